@@ -1,0 +1,1 @@
+//! Android boot images (abootimg-compatible): parser, writer and the bootimg CLI.

@@ -1,0 +1,1 @@
+//! Device-tree editing: read with fdt, change, write with vm-fdt.

@@ -1,0 +1,2 @@
+//! The Minos EL2 hypervisor core.
+#![cfg_attr(not(test), no_std)]

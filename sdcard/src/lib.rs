@@ -1,0 +1,1 @@
+//! MBR + FAT32 SD card images, partition placement, sparse output.
