@@ -1,0 +1,8 @@
+//! `mkimage bundle`: not implemented yet.
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`mkimage bundle` is not implemented yet")
+}

@@ -1,0 +1,8 @@
+//! `mkimage initramfs`: not implemented yet.
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`mkimage initramfs` is not implemented yet")
+}
