@@ -9,7 +9,11 @@ mod initramfs;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mkimage", version, about = "Build what a board needs to boot Minos")]
+#[command(
+    name = "mkimage",
+    version,
+    about = "Build what a board needs to boot Minos"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
