@@ -1,0 +1,74 @@
+//! The operations behind the command line.
+
+pub mod args;
+mod create;
+mod extract;
+mod output;
+mod update;
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use bootimg::config::{self, Entry};
+use bootimg::{BootImage, LegacyHeader};
+
+use args::{Cli, Command, HeaderArgs};
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Create(a) => create::run(&a),
+        Command::Update(a) => update::run(&a),
+        Command::Extract(a) => extract::run(&a),
+        Command::Info(a) => {
+            let data = read(&a.image, "image")?;
+            let img = parse(&a.image, &data)?;
+            let report =
+                bootimg::info::describe(&img, &a.image.to_string_lossy(), data.len() as u64);
+            std::io::stdout().write_all(&report)?;
+            Ok(())
+        }
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+fn parse<'a>(path: &Path, data: &'a [u8]) -> Result<BootImage<'a>> {
+    BootImage::parse(data).with_context(|| format!("{}", path.display()))
+}
+
+fn arg_bytes(arg: &OsString) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    arg.as_bytes().to_vec()
+}
+
+/// Applies `-f` then every `-c` to `header` and `bootsize`, in abootimg's order.
+fn apply_config(args: &HeaderArgs, header: &mut LegacyHeader, bootsize: &mut u64) -> Result<()> {
+    let mut entries: Vec<Entry> = Vec::new();
+    if let Some(path) = &args.config_file {
+        let text = read(path, "config file")?;
+        entries.extend(config::parse_config(&text).with_context(|| format!("{}", path.display()))?);
+    }
+    for c in &args.config {
+        entries.extend(
+            config::parse_arg(&arg_bytes(c))
+                .with_context(|| format!("-c {:?}", c.to_string_lossy()))?,
+        );
+    }
+    for e in &entries {
+        config::apply(e, header, bootsize);
+    }
+    Ok(())
+}
+
+/// Warning for images without a ramdisk, which only mvm-style loaders accept.
+fn warn_no_ramdisk() {
+    eprintln!(
+        "bootimg: warning: the image has no ramdisk (ramdisk size 0): abootimg rejects it \
+         (\"ramdisk size is null\"); mvm and U-Boot accept it"
+    );
+}

@@ -1,0 +1,60 @@
+//! `bootimg --create` / `bootimg create`.
+
+use anyhow::{bail, Result};
+use bootimg::{IdMode, LegacyHeader, Parts};
+
+use super::args::{CreateArgs, IdArg};
+use super::{apply_config, output, read, warn_no_ramdisk};
+
+pub fn run(a: &CreateArgs) -> Result<()> {
+    let mut header = LegacyHeader::new();
+    let mut bootsize = 0;
+    apply_config(&a.header, &mut header, &mut bootsize)?;
+
+    let Some(kernel_path) = &a.kernel else {
+        bail!("a kernel (-k) is required");
+    };
+    let kernel = read(kernel_path, "kernel")?;
+    if kernel.is_empty() {
+        bail!("kernel {} is empty", kernel_path.display());
+    }
+    let ramdisk = match &a.ramdisk {
+        Some(path) => {
+            let r = read(path, "ramdisk")?;
+            if r.is_empty() {
+                bail!(
+                    "ramdisk {} is empty (abootimg rejects that); use --no-ramdisk instead of -r \
+                     to build an image without one",
+                    path.display()
+                );
+            }
+            r
+        }
+        None => Vec::new(),
+    };
+    let second = match &a.second {
+        Some(path) => read(path, "second stage")?,
+        None => Vec::new(),
+    };
+    let id = match a.header.id {
+        IdArg::Sha1 => IdMode::Sha1,
+        IdArg::Auto | IdArg::Keep | IdArg::Zero => IdMode::Zero,
+    };
+    let parts = Parts {
+        kernel: &kernel,
+        ramdisk: &ramdisk,
+        second: &second,
+        ..Parts::default()
+    };
+    let (_, bytes) = bootimg::build(&header, &parts, id, bootsize)?;
+    if ramdisk.is_empty() {
+        warn_no_ramdisk();
+    }
+    output::write_atomic(&a.image, &bytes)?;
+    println!(
+        "Writing Boot Image {} ({} bytes)",
+        a.image.display(),
+        bytes.len()
+    );
+    Ok(())
+}
