@@ -432,12 +432,20 @@ impl Board {
         Ok(cmds.join("; "))
     }
 
-    /// The environment lines (`key=value`) U-Boot needs to boot the hypervisor unattended.
+    /// The environment lines (`key=value`) U-Boot needs to boot the hypervisor unattended,
+    /// sorted by key as U-Boot's own `saveenv` writes them. A `bootcmd` in `[uboot] env`
+    /// replaces the generated one.
     pub fn env_lines(&self, with_initrd: bool) -> Result<Vec<String>, BoardError> {
         let ub = self.uboot()?;
-        let mut lines = ub.env.clone();
-        lines.push(format!("bootcmd={}", self.bootcmd(with_initrd)?));
-        Ok(lines)
+        let mut vars = BTreeMap::new();
+        vars.insert("bootcmd".to_string(), self.bootcmd(with_initrd)?);
+        for line in &ub.env {
+            let (k, v) = line.split_once('=').ok_or_else(|| {
+                BoardError::Template(format!("uboot.env line `{line}` has no `=`"))
+            })?;
+            vars.insert(k.to_string(), v.to_string());
+        }
+        Ok(vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
     }
 
     /// The QEMU arguments with `{key}` placeholders filled from `vars`.
