@@ -56,13 +56,22 @@ fn apply_config(args: &HeaderArgs, header: &mut LegacyHeader, bootsize: &mut u64
     for c in &args.config {
         entries.extend(
             config::parse_arg(&arg_bytes(c))
-                .with_context(|| format!("-c {:?}", c.to_string_lossy()))?,
+                .with_context(|| format!("-c {:?}", shorten(&c.to_string_lossy())))?,
         );
     }
     for e in &entries {
         config::apply(e, header, bootsize);
     }
     Ok(())
+}
+
+/// Keeps error messages short when an argument is long (a 600-byte cmdline).
+fn shorten(s: &str) -> String {
+    const MAX: usize = 40;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// Warning for images without a ramdisk, which only mvm-style loaders accept.
