@@ -1,0 +1,46 @@
+# Runs out/testguest.bin on bare QEMU and checks its result lines. Source it after scripts/lib.sh.
+# shellcheck shell=bash
+
+# The checks every run must PASS (see src/main.rs); anything else is a failure.
+TG_CHECKS=(smccc-unknown-hvc smccc-unknown-smc el2-sysreg-undef abort-past-ram abort-4gib
+  abort-device-hole psci-version psci-features psci-cpu-on gic-init bench)
+
+# Deterministic guest time (docs: DESIGN.md): counters repeat from run to run.
+TG_ICOUNT=(-icount shift=0,sleep=off -rtc base=2020-01-01T00:00:00,clock=vm)
+
+# tg_qemu GIC VIRT LOG: boots the guest on `-M virt` with gic-version=GIC, virtualization=VIRT
+# (on: entered at EL2, the guest drops to EL1 itself), 2 vCPUs, deterministic timing; serial
+# output to LOG. Returns QEMU's exit status (0 after PSCI SYSTEM_OFF, 124 on timeout).
+tg_qemu() {
+  local gic=$1 virt=$2 log=$3
+  timeout 60 qemu-system-aarch64 \
+    -M "virt,gic-version=$gic,virtualization=$virt,dtb-randomness=off" "${TG_ICOUNT[@]}" \
+    -cpu cortex-a57 -smp 2 -m 512 -nographic -nic none -monitor none -serial "file:$log" \
+    -kernel "$OUT/testguest.bin" </dev/null
+}
+
+# tg_verify LOG RC LABEL: every check in TG_CHECKS passed, none failed, the tally is complete and
+# QEMU exited through SYSTEM_OFF. Prints what went wrong.
+tg_verify() {
+  local log=$1 rc=$2 label=$3 ok=0 c
+  if [ "$rc" != 0 ]; then
+    echo "$label: QEMU exited with $rc (124: timeout, the guest never powered off)"
+    ok=1
+  fi
+  for c in "${TG_CHECKS[@]}"; do
+    if ! grep -q "^TESTGUEST: $c: PASS" "$log"; then
+      echo "$label: check $c did not pass: $(grep "^TESTGUEST: $c:" "$log" || echo 'no line')"
+      ok=1
+    fi
+  done
+  if grep -E "^TESTGUEST: .*(FAIL|FATAL)" "$log"; then
+    echo "$label: failures above"
+    ok=1
+  fi
+  local n=${#TG_CHECKS[@]}
+  if ! grep -q "^TESTGUEST: done $n/$n" "$log"; then
+    echo "$label: expected 'TESTGUEST: done $n/$n', got: $(grep '^TESTGUEST: done' "$log" || echo 'no done line')"
+    ok=1
+  fi
+  return $ok
+}

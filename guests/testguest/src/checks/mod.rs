@@ -1,0 +1,6 @@
+//! The misbehaviour checks; each prints one `TESTGUEST: <name>: PASS|FAIL <detail>` line.
+
+pub mod abort;
+pub mod psci;
+pub mod smccc_unknown;
+pub mod sysreg;

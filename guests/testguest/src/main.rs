@@ -1,0 +1,142 @@
+//! testguest: a bare-metal arm64 guest (an Image a hypervisor or QEMU boots like a Linux kernel)
+//! that provokes what a hypervisor must survive and answer correctly, prints one
+//! `TESTGUEST: <check>: PASS|FAIL` line per check and `BENCH:` micro-benchmark lines, then
+//! powers off with PSCI SYSTEM_OFF.
+
+#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(test), no_main)]
+// The host build only unit-tests the pure modules.
+#![cfg_attr(test, allow(dead_code))]
+
+mod esr;
+mod ranges;
+mod rng;
+mod smccc;
+mod ticks;
+
+#[cfg(target_arch = "aarch64")]
+mod bench;
+#[cfg(target_arch = "aarch64")]
+mod boot;
+#[cfg(target_arch = "aarch64")]
+mod checks;
+#[cfg(target_arch = "aarch64")]
+mod console;
+#[cfg(target_arch = "aarch64")]
+mod cpu;
+#[cfg(target_arch = "aarch64")]
+mod gic;
+#[cfg(target_arch = "aarch64")]
+mod platform;
+#[cfg(target_arch = "aarch64")]
+mod psci;
+#[cfg(target_arch = "aarch64")]
+mod report;
+#[cfg(target_arch = "aarch64")]
+mod vectors;
+
+#[cfg(target_arch = "aarch64")]
+pub use guest::{fatal, psci};
+
+#[cfg(target_arch = "aarch64")]
+mod guest {
+    use core::fmt;
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::console::{self, println};
+    use crate::platform::{GicDesc, Platform};
+    use crate::psci::Psci;
+    use crate::report::Report;
+    use crate::smccc::Conduit;
+    use crate::{bench, checks, cpu, gic};
+
+    static SMC_CONDUIT: AtomicBool = AtomicBool::new(false);
+
+    /// PSCI through the conduit the DTB named.
+    pub fn psci() -> Psci {
+        Psci(if SMC_CONDUIT.load(Ordering::SeqCst) {
+            Conduit::Smc
+        } else {
+            Conduit::Hvc
+        })
+    }
+
+    /// Ends the run: the test harness sees no `done` line.
+    pub fn fatal(why: fmt::Arguments) -> ! {
+        console::line_unlocked(format_args!("TESTGUEST: FATAL {why}"));
+        psci().system_off();
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        fatal(format_args!("panic: {info}"))
+    }
+
+    #[no_mangle]
+    extern "C" fn rust_main(dtb: usize, entry_el: u64) -> ! {
+        // SAFETY: the boot protocol passes the DTB address in x0; its 1 GiB block is mapped.
+        let p = match unsafe { Platform::from_dtb(dtb) } {
+            Ok(p) => p,
+            Err(e) => fatal(format_args!("no usable DTB at {dtb:#x}: {e:?}")),
+        };
+        if let Some(u) = p.uart {
+            console::set_base(u);
+        }
+        SMC_CONDUIT.store(p.conduit == Conduit::Smc, Ordering::SeqCst);
+        let psci = psci();
+        let feats = cpu::features();
+        let gic_name = match p.gic {
+            Some(GicDesc::V2 { .. }) => "v2",
+            Some(GicDesc::V3 { .. }) => "v3",
+            None => "none",
+        };
+        println!(
+            "TESTGUEST: start: entered at EL{entry_el}, dtb {dtb:#x}, psci {}, gic {gic_name}, \
+             {} cpus, EL2 {}, EL3 {}",
+            p.conduit.name(),
+            p.ncpus,
+            if feats.el2 { "implemented" } else { "absent" },
+            if feats.el3 { "implemented" } else { "absent" },
+        );
+
+        let mut r = Report::default();
+        checks::smccc_unknown::run(&mut r, &feats);
+        checks::sysreg::run(&mut r, &feats);
+        checks::abort::run(&mut r, &p);
+        let version = checks::psci::version(&mut r, psci);
+        checks::psci::features(&mut r, psci, version);
+        checks::psci::cpu_on(&mut r, psci, &p);
+
+        let dist = match p.gic {
+            None => {
+                r.result("gic-init", false, format_args!("no GIC in the DTB"));
+                None
+            }
+            Some(desc) => match gic::init(desc) {
+                Ok(()) => {
+                    r.result("gic-init", true, format_args!("{gic_name}"));
+                    Some(match desc {
+                        GicDesc::V2 { dist, .. } | GicDesc::V3 { dist, .. } => dist,
+                    })
+                }
+                Err(e) => {
+                    r.result("gic-init", false, format_args!("{e:?}"));
+                    None
+                }
+            },
+        };
+        let benched = bench::run(psci, dist);
+        r.result(
+            "bench",
+            benched,
+            format_args!("all micro-benchmarks completed"),
+        );
+
+        r.done();
+        let off = psci.system_off();
+        fatal(format_args!("SYSTEM_OFF returned {off}"))
+    }
+}

@@ -1,0 +1,147 @@
+//! What the guest learns from its DTB: console, PSCI conduit, GIC, CPUs, RAM and every address
+//! range something lives at.
+
+use fdt::Fdt;
+
+use crate::ranges::Ranges;
+use crate::smccc::Conduit;
+
+#[derive(Clone, Copy)]
+pub enum GicDesc {
+    V2 { dist: usize, cpu: usize },
+    V3 { dist: usize, redist: usize },
+}
+
+pub const MAX_CPUS: usize = 8;
+
+pub struct Platform {
+    pub uart: Option<usize>,
+    pub conduit: Conduit,
+    pub gic: Option<GicDesc>,
+    /// MPIDR affinity values of the CPUs, in DTB order.
+    pub cpus: [u64; MAX_CPUS],
+    pub ncpus: usize,
+    pub ram: Ranges,
+    /// RAM, device `reg`s and bus windows: everything that answers an access.
+    pub occupied: Ranges,
+}
+
+#[derive(Debug)]
+pub enum DtbError {
+    BadHeader,
+}
+
+impl Platform {
+    /// # Safety
+    /// `dtb` must point to readable memory holding a flattened device tree.
+    pub unsafe fn from_dtb(dtb: usize) -> Result<Self, DtbError> {
+        // SAFETY: per this function's contract.
+        let fdt = unsafe { Fdt::from_ptr(dtb as *const u8) }.map_err(|_| DtbError::BadHeader)?;
+        let mut p = Platform {
+            uart: None,
+            conduit: Conduit::Hvc,
+            gic: None,
+            cpus: [0; MAX_CPUS],
+            ncpus: 0,
+            ram: Ranges::new(),
+            occupied: Ranges::new(),
+        };
+
+        p.uart = fdt
+            .find_compatible(&["arm,pl011"])
+            .and_then(|n| n.reg()?.next())
+            .map(|r| r.starting_address as usize);
+
+        if let Some(m) = fdt.find_node("/psci").and_then(|n| n.property("method")) {
+            if m.as_str() == Some("smc") {
+                p.conduit = Conduit::Smc;
+            }
+        }
+
+        if let Some(n) = fdt.find_compatible(&["arm,gic-v3"]) {
+            let mut reg = n.reg().into_iter().flatten();
+            if let (Some(d), Some(r)) = (reg.next(), reg.next()) {
+                p.gic = Some(GicDesc::V3 {
+                    dist: d.starting_address as usize,
+                    redist: r.starting_address as usize,
+                });
+            }
+        } else if let Some(n) =
+            fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"])
+        {
+            let mut reg = n.reg().into_iter().flatten();
+            if let (Some(d), Some(c)) = (reg.next(), reg.next()) {
+                p.gic = Some(GicDesc::V2 {
+                    dist: d.starting_address as usize,
+                    cpu: c.starting_address as usize,
+                });
+            }
+        }
+
+        if let Some(cpus) = fdt.find_node("/cpus") {
+            for cpu in cpus.children() {
+                if cpu.property("device_type").and_then(|d| d.as_str()) != Some("cpu") {
+                    continue;
+                }
+                let Some(id) = cpu.property("reg").and_then(|r| be_cells(r.value)) else {
+                    continue;
+                };
+                if p.ncpus < MAX_CPUS {
+                    p.cpus[p.ncpus] = id;
+                    p.ncpus += 1;
+                }
+            }
+        }
+
+        for r in fdt.memory().regions() {
+            let size = r.size.unwrap_or(0) as u64;
+            p.ram.add(r.starting_address as u64, size);
+        }
+
+        for node in fdt.all_nodes() {
+            if node.name.starts_with("cpu") {
+                continue;
+            }
+            if let Some(reg) = node.reg() {
+                for r in reg {
+                    p.occupied
+                        .add(r.starting_address as u64, r.size.unwrap_or(0) as u64);
+                }
+            }
+        }
+
+        // Bus windows (PCIe MMIO, platform bus): children there may appear at run time.
+        if let Some(root) = fdt.find_node("/") {
+            let parent_cells = root.cell_sizes().address_cells;
+            for bus in root.children() {
+                let Some(ranges) = bus.property("ranges") else {
+                    continue;
+                };
+                let cells = bus.cell_sizes();
+                let entry = cells.address_cells + parent_cells + cells.size_cells;
+                if entry == 0 {
+                    continue;
+                }
+                for e in ranges.value.chunks_exact(entry * 4) {
+                    let parent =
+                        &e[cells.address_cells * 4..(cells.address_cells + parent_cells) * 4];
+                    let size = &e[(cells.address_cells + parent_cells) * 4..];
+                    if let (Some(a), Some(s)) = (be_cells(parent), be_cells(size)) {
+                        p.occupied.add(a, s);
+                    }
+                }
+            }
+        }
+
+        Ok(p)
+    }
+}
+
+/// A big-endian value of one or two cells.
+fn be_cells(b: &[u8]) -> Option<u64> {
+    match b.len() {
+        4 => Some(u64::from(u32::from_be_bytes(b.try_into().ok()?))),
+        8 => Some(u64::from_be_bytes(b.try_into().ok()?)),
+        _ => None,
+    }
+}
