@@ -93,30 +93,31 @@ pub fn plan(spec: &CardSpec) -> Result<Vec<Placement>> {
     let mut pos = spec.align;
     let n = spec.partitions.len();
     for (i, p) in spec.partitions.iter().enumerate() {
+        let no = i + 1;
         let size = match p.size {
             Some(s) => s,
             None if i + 1 == n => spec.size.saturating_sub(pos),
             None => {
                 return bad(format!(
-                    "partition {i}: only the last one may fill the card"
+                    "partition {no}: only the last one may fill the card"
                 ))
             }
         };
         if size == 0 || !size.is_multiple_of(SECTOR) {
             return bad(format!(
-                "partition {i}: size {size} is not a positive multiple of 512"
+                "partition {no}: size {size} is not a positive multiple of 512"
             ));
         }
         if pos + size > spec.size {
             return Err(Error::DoesNotFit {
-                what: format!("partition {i}"),
+                what: format!("partition {no}"),
                 need: pos + size,
                 room: spec.size,
             });
         }
         if (pos + size) / SECTOR > u64::from(u32::MAX) {
             return bad(format!(
-                "partition {i} ends past the 2 TiB an MBR can address"
+                "partition {no} ends past the 2 TiB an MBR can address"
             ));
         }
         out.push(Placement { start: pos, size });
@@ -188,9 +189,11 @@ pub fn write(spec: &CardSpec, out: &Path) -> Result<Written> {
     let clock: &'static FixedClock = Box::leak(Box::new(FixedClock::from_unix(spec.epoch)));
     for (i, (p, at)) in spec.partitions.iter().zip(&placements).enumerate() {
         match &p.content {
-            Content::Fat32(f) => fat::write(i, img.window(at.start, at.size), at.size, f, clock)?,
+            Content::Fat32(f) => {
+                fat::write(i + 1, img.window(at.start, at.size), at.size, f, clock)?
+            }
             Content::Ext4(e) => ext4::write(tmp.path(), at.start, at.size, e, spec.epoch)?,
-            Content::Raw { image, .. } => copy_raw(&mut img, i, image, *at)?,
+            Content::Raw { image, .. } => copy_raw(&mut img, i + 1, image, *at)?,
         }
     }
 
