@@ -1,2 +1,3 @@
 //! The Minos EL2 hypervisor core.
 #![cfg_attr(not(test), no_std)]
+pub mod vgic;

@@ -1,0 +1,215 @@
+//! Moving interrupts between the model and a vCPU's list registers.
+//!
+//! Flush (before entry) rebuilds the list registers from scratch: active interrupts first
+//! (the guest must be able to finish them), then pending ones by priority, INTID breaking
+//! ties. Moving a pending interrupt into a list register clears the model's pending latch;
+//! anything injected while it is there re-latches it. Sync (after exit) reads the state
+//! back, folds it into the model and empties the list registers, so the pCPU can run
+//! another vCPU. If more interrupts wait than there are list registers, the underflow
+//! maintenance interrupt brings the vCPU back out to refill them.
+
+use super::irq_state::{Irq, LrSlot, MAX_LRS, NR_PRIVATE};
+use super::lr::{decode_v2, decode_v3, encode_v2, encode_v3, Lr, LrState};
+use super::{GicVersion, ListRegs, VcpuMask, Vgic};
+
+/// Sort key, smaller first: active before pending, then priority, then INTID.
+fn key(irq: &Irq, id: u32) -> u32 {
+    (u32::from(!irq.active) << 24) | (u32::from(irq.priority) << 16) | id
+}
+
+impl Vgic {
+    /// Is `irq` something to put in a list register of the vCPU it targets?
+    fn wants_lr(&self, irq: &Irq) -> bool {
+        !irq.in_lr && (irq.active || self.signalable(irq))
+    }
+
+    /// Loads vCPU `vcpu`'s highest-priority interrupts into `lrs`. Call right before
+    /// entering the vCPU.
+    pub fn flush_lrs(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
+        if vcpu >= self.cfg.nr_vcpus {
+            return;
+        }
+        // A flush without a sync since the last one must not lose what is in flight.
+        if self.vcpus[vcpu].lr_used != 0 {
+            self.sync_lrs(vcpu, lrs);
+        }
+        let n = lrs.count().min(MAX_LRS);
+        let mut best = [(u32::MAX, 0u32); MAX_LRS];
+        let mut len = 0;
+        let mut overflow = false;
+        let mut offer = |k: u32, id: u32| {
+            if len < n {
+                len += 1;
+            } else if n == 0 || k >= best[n - 1].0 {
+                overflow = true;
+                return;
+            } else {
+                overflow = true;
+            }
+            // Insertion into the sorted prefix; the worst falls off the end when full.
+            let mut i = len - 1;
+            while i > 0 && best[i - 1].0 > k {
+                best[i] = best[i - 1];
+                i -= 1;
+            }
+            best[i] = (k, id);
+        };
+        for (id, irq) in self.vcpus[vcpu].private.iter().enumerate() {
+            if self.wants_lr(irq) {
+                offer(key(irq, id as u32), id as u32);
+            }
+        }
+        for s in self.live_spis() {
+            let irq = &self.spis[s];
+            if self.routes[s].dest == Some(vcpu as u8) && self.wants_lr(irq) {
+                let id = s as u32 + NR_PRIVATE as u32;
+                offer(key(irq, id), id);
+            }
+        }
+
+        let mut used = 0u64;
+        for (i, &(_, id)) in best[..len].iter().enumerate() {
+            let lr = self.load(vcpu, id);
+            // Still pending behind the loaded state (another SGI source, or pending
+            // behind an active HW interrupt): come back once this one is done.
+            if lr.eoi_maint {
+                overflow = true;
+            }
+            let raw = match self.cfg.version {
+                GicVersion::V3 => encode_v3(&lr),
+                GicVersion::V2 => u64::from(encode_v2(&lr)),
+            };
+            lrs.write(i, raw);
+            self.vcpus[vcpu].lr[i] = LrSlot {
+                intid: id as u16,
+                source: lr.source,
+            };
+            used |= 1 << i;
+        }
+        self.vcpus[vcpu].lr_used = used;
+        // Underflow fires when at most one list register is valid, so it is only useful
+        // (and not a storm) with two or more loaded.
+        lrs.set_underflow_irq(overflow && len >= 2);
+    }
+
+    /// Moves interrupt `id` of `vcpu` into list-register form.
+    fn load(&mut self, vcpu: usize, id: u32) -> Lr {
+        let v2_sgi = self.cfg.version == GicVersion::V2 && id < 16;
+        let signal = self.irq(vcpu, id).is_some_and(|i| self.signalable(i));
+        let (sources, active_src) = if v2_sgi {
+            let st = &self.vcpus[vcpu];
+            (
+                st.sgi_sources[id as usize],
+                st.sgi_active_source[id as usize],
+            )
+        } else {
+            (0, 0)
+        };
+        let Some(irq) = self.irq_mut(vcpu, id) else {
+            return Lr::default();
+        };
+        // The pending state of an active HW interrupt stays with the physical distributor.
+        let mut pend = signal && !(irq.hw.is_some() && irq.active);
+        let mut source = 0;
+        if v2_sgi {
+            source = if irq.active {
+                active_src
+            } else {
+                sources.trailing_zeros() as u8 & 7
+            };
+            pend = pend && sources & (1 << source) != 0;
+        }
+        if pend {
+            irq.pending = false;
+        }
+        let lr = Lr {
+            vintid: id,
+            pintid: irq.hw.map(u32::from),
+            priority: irq.priority,
+            group1: irq.group1,
+            state: LrState::new(pend, irq.active),
+            source,
+            eoi_maint: false,
+        };
+        irq.in_lr = true;
+        irq.lr_vcpu = vcpu as u8;
+        irq.lr_pending = pend;
+        irq.lr_source = source;
+        irq.lr_stale = false;
+        let still_pending = irq.pending;
+        let mut lr = lr;
+        if v2_sgi {
+            let st = &mut self.vcpus[vcpu];
+            if pend {
+                st.sgi_sources[id as usize] &= !(1 << source);
+            }
+            let left = st.sgi_sources[id as usize] != 0;
+            st.private[id as usize].pending = left;
+            lr.eoi_maint = left;
+        } else {
+            // Without HW the EOI maintenance interrupt tells us when to deliver the rest.
+            lr.eoi_maint = still_pending && lr.pintid.is_none();
+        }
+        if id >= NR_PRIVATE as u32 {
+            self.changed(vcpu, id);
+        }
+        lr
+    }
+
+    /// Reads vCPU `vcpu`'s list registers back into the model and empties them. Call right
+    /// after every exit from the vCPU.
+    pub fn sync_lrs(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
+        if vcpu >= self.cfg.nr_vcpus {
+            return;
+        }
+        let used = core::mem::take(&mut self.vcpus[vcpu].lr_used);
+        if used == 0 {
+            return;
+        }
+        let elrsr = lrs.elrsr();
+        for i in VcpuMask(used).iter() {
+            let slot = self.vcpus[vcpu].lr[i];
+            let state = if elrsr & (1 << i) != 0 {
+                LrState::Invalid
+            } else {
+                match self.cfg.version {
+                    GicVersion::V3 => decode_v3(lrs.read(i)).state,
+                    GicVersion::V2 => decode_v2(lrs.read(i) as u32).state,
+                }
+            };
+            lrs.write(i, 0);
+            self.unload(vcpu, u32::from(slot.intid), slot.source, state);
+        }
+        lrs.set_underflow_irq(false);
+    }
+
+    fn unload(&mut self, vcpu: usize, id: u32, source: u8, state: LrState) {
+        let v2_sgi = self.cfg.version == GicVersion::V2 && id < 16;
+        let Some(irq) = self.irq_mut(vcpu, id) else {
+            return;
+        };
+        irq.in_lr = false;
+        if core::mem::take(&mut irq.lr_stale) {
+            // The guest rewrote its state by MMIO meanwhile: the model already holds it.
+        } else {
+            irq.active = state.active();
+            if state.pending() {
+                irq.pending = true;
+            }
+            if v2_sgi {
+                let st = &mut self.vcpus[vcpu];
+                if state.pending() {
+                    st.sgi_sources[id as usize] |= 1 << source;
+                }
+                if state.active() {
+                    st.sgi_active_source[id as usize] = source;
+                }
+            }
+        }
+        if id >= NR_PRIVATE as u32 {
+            let kick = self.changed(vcpu, id);
+            // Re-routed while in flight here: its new target must look again.
+            self.deferred_kicks.0 |= kick.0 & !VcpuMask::single(vcpu).0;
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Per-interrupt and per-vCPU state of the virtual GIC.
+
+/// Most list registers the model drives (GICv3 has at most 16; GICv2 up to 64, but real
+/// implementations have four).
+pub const MAX_LRS: usize = 16;
+
+/// Number of private interrupts (SGIs + PPIs) per vCPU.
+pub const NR_PRIVATE: usize = 32;
+
+/// Reset priority the architecture leaves UNKNOWN; zero is what hardware usually shows.
+const RESET_PRIORITY: u8 = 0;
+
+/// State of one virtual interrupt.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Irq {
+    pub enabled: bool,
+    /// Pending latch not yet handed to a list register.
+    pub pending: bool,
+    pub active: bool,
+    pub group1: bool,
+    /// ICFGR: level-sensitive (false = edge-triggered).
+    pub level: bool,
+    pub priority: u8,
+    /// Physical INTID the guest's deactivation must reach (HW-linked).
+    pub hw: Option<u16>,
+    /// Loaded into a list register of vCPU `lr_vcpu` and not yet synced back.
+    pub in_lr: bool,
+    pub lr_vcpu: u8,
+    /// The pending state that was moved into that list register.
+    pub lr_pending: bool,
+    /// GICv2 SGI: the source CPU loaded with it.
+    pub lr_source: u8,
+    /// The guest changed pending/active by MMIO while the interrupt sat in a list register
+    /// of a running vCPU: at sync the model wins over the list register.
+    pub lr_stale: bool,
+}
+
+impl Irq {
+    /// Pending, active or in flight: something the guest must still see or finish.
+    pub fn live(&self) -> bool {
+        self.pending || self.active || self.in_lr
+    }
+}
+
+/// The SPI-only routing state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpiRoute {
+    /// GICv3 GICD_IROUTER value as written (Aff3..Aff0; IRM is RES0 because TYPER.No1N=1).
+    pub irouter: u64,
+    /// GICv2 GICD_ITARGETSR byte.
+    pub targets: u8,
+    /// The vCPU the SPI is delivered to, if the routing names an existing one.
+    pub dest: Option<u8>,
+}
+
+/// What occupies one list register of a vCPU between flush and sync.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LrSlot {
+    pub intid: u16,
+    /// GICv2 SGI source CPU.
+    pub source: u8,
+}
+
+/// Per-vCPU state: its private interrupts, redistributor and list-register bookkeeping.
+#[derive(Clone, Debug)]
+pub struct VcpuState {
+    pub private: [Irq; NR_PRIVATE],
+    /// GICv2: pending SGI sources, one bit per sending CPU, per SGI.
+    pub sgi_sources: [u8; 16],
+    /// GICv2: source of the SGI currently active.
+    pub sgi_active_source: [u8; 16],
+    /// GICR_WAKER.ProcessorSleep (ChildrenAsleep follows it immediately).
+    pub processor_sleep: bool,
+    pub lr: [LrSlot; MAX_LRS],
+    /// List registers written by the last flush and not yet synced.
+    pub lr_used: u64,
+}
+
+impl Default for VcpuState {
+    fn default() -> Self {
+        VcpuState {
+            private: [Irq {
+                priority: RESET_PRIORITY,
+                ..Irq::default()
+            }; NR_PRIVATE],
+            sgi_sources: [0; 16],
+            sgi_active_source: [0; 16],
+            processor_sleep: true,
+            lr: [LrSlot::default(); MAX_LRS],
+            lr_used: 0,
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! Virtual GIC: GICv3 distributor + redistributors or GICv2 distributor emulation, and the
+//! list-register management that feeds the hardware virtual CPU interface.
+//!
+//! # How the hypervisor drives it
+//!
+//! One [`Vgic`] per VM, behind the VM's spin lock (it is not internally locked).
+//!
+//! * **Set-up.** Build it with [`Vgic::new`]. Program every vCPU's `VMPIDR_EL2` with
+//!   [`vmpidr`] (Aff0 = vCPU index % 16, Aff1 = vCPU index / 16, the QEMU `virt` GICv3
+//!   scheme; with GICv2's at most 8 vCPUs that is simply Aff0 = index): GICR_TYPER affinity,
+//!   IROUTER routing and ICC_SGI1R_EL1 target lists all assume it. The guest's device tree
+//!   must describe GICD at `dist_base` and (v3) one redistributor region of
+//!   `nr_vcpus * 0x20000` bytes at `redist_base`; with v2, GICC is the hardware GICV frame
+//!   mapped by stage 2. Enable the virtual CPU interface (`ICH_HCR_EL2.En` /
+//!   `GICH_HCR.En`) and clear the list registers once per pCPU with [`reset_lrs`].
+//! * **Traps.** A stage-2 data abort whose IPA satisfies [`Vgic::contains`] goes to
+//!   [`Vgic::mmio_read`] / [`Vgic::mmio_write`]; a trapped `ICC_SGI1R_EL1` write (GICv3, with
+//!   `HCR_EL2.IMO` set) goes to [`Vgic::write_sgi1r`]. An `Err` means the access itself is
+//!   invalid (bad size, misaligned, not a GIC frame, bad vCPU): inject a synchronous
+//!   external abort or skip the instruction; unimplemented registers inside a frame are
+//!   RAZ/WI and never an error.
+//! * **Kicks.** Every call that can make an interrupt deliverable returns a [`VcpuMask`]:
+//!   each vCPU in it that is running on another pCPU must be made to exit (IPI), each one
+//!   blocked in WFI must be woken. The mask may contain the caller's own vCPU, which needs
+//!   nothing since it flushes before re-entry. [`Vgic::take_deferred_kicks`] returns kicks
+//!   found while syncing (an SPI re-routed while it was in flight); poll it after sync.
+//! * **Devices.** [`Vgic::inject`] marks an interrupt pending. Pass `hw = Some(pintid)` for a
+//!   physical interrupt forwarded to the guest (pass-through SPIs, the virtual timer PPI 27):
+//!   the hypervisor drops the physical priority (EOImode 1) but does not deactivate it; the
+//!   guest's EOI deactivates it through the list register's HW bit.
+//! * **Entry/exit.** Call [`Vgic::flush_lrs`] right before every `eret` into a vCPU and
+//!   [`Vgic::sync_lrs`] right after every exit from it, before anything else touches the
+//!   vGIC: between sync and the next flush the model is the whole truth and the pCPU's list
+//!   registers are empty, so vCPUs can be switched freely (save/restore `ICH_VMCR_EL2`,
+//!   `ICH_AP*R*_EL2` / `GICH_VMCR`, `GICH_APR` per vCPU yourself).
+//! * **Maintenance interrupt** (PPI 25): acknowledge and EOI it at the physical GIC; nothing
+//!   else. It fires when more interrupts were pending than list registers (underflow, UIE)
+//!   or an EOI needs re-evaluating (EOI bit); the exit → sync → flush path refills the list
+//!   registers highest priority first.
+//!
+//! # Model limits (deliberate)
+//! No LPIs/ITS, no 1-of-N SPI routing (`GICD_TYPER.No1N = 1`), a single security state
+//! (`GICD_CTLR.DS = 1`, so IGRPMODR/NSACR are RAZ/WI), at most [`MAX_VCPUS`] vCPUs (8 with
+//! GICv2) and [`irq_state::MAX_LRS`] list registers used.
+//!
+//! Interface note: beyond the agreed contract this module adds [`Vgic::try_new`],
+//! [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`], [`Vgic::config`], [`vmpidr`],
+//! [`reset_lrs`] and the `BadConfig` error.
+
+mod dist;
+mod dist_v2;
+mod flush;
+mod irq_regs;
+pub mod irq_state;
+pub mod lr;
+mod redist;
+mod sgi;
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod hw_v2;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod hw_v3;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use irq_state::{Irq, SpiRoute, VcpuState, NR_PRIVATE};
+
+extern crate alloc;
+
+/// Most vCPUs one VM's vGIC serves (a [`VcpuMask`] is 64 bits).
+pub const MAX_VCPUS: usize = 64;
+/// GICv2 target lists are eight bits wide.
+pub const MAX_VCPUS_V2: usize = 8;
+/// Highest SPI count: INTIDs 32..1019.
+pub const MAX_SPIS: u32 = 1020 - 32;
+/// vCPUs per affinity-level-1 cluster in the MPIDR scheme (the GICv3 SGI target-list width).
+pub const CLUSTER_SIZE: usize = 16;
+/// Size of one vCPU's redistributor (RD_base + SGI_base frames).
+pub const GICR_STRIDE: u64 = 0x2_0000;
+const GICD_SIZE_V3: u64 = 0x1_0000;
+const GICD_SIZE_V2: u64 = 0x1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicVersion {
+    V2,
+    V3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VgicConfig {
+    pub version: GicVersion,
+    pub nr_vcpus: usize,
+    /// SPIs the guest sees (rounded up to a multiple of 32, as GICD_TYPER can only say that).
+    pub nr_spis: u32,
+    pub dist_base: u64,
+    /// GICv3 only: the first redistributor; vCPU `i`'s is at `redist_base + i * 0x20000`.
+    pub redist_base: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VgicError {
+    /// The IPA is in no GICD/GICR frame of this vGIC.
+    NotMapped { ipa: u64 },
+    /// Size not allowed for this register, or misaligned.
+    BadAccess { ipa: u64, size: u8 },
+    /// The vCPU index is out of range.
+    BadVcpu { vcpu: usize },
+    /// [`Vgic::try_new`]: the configuration cannot be modelled.
+    BadConfig(&'static str),
+}
+
+impl fmt::Display for VgicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VgicError::NotMapped { ipa } => write!(f, "vgic: IPA {ipa:#x} is not a GIC frame"),
+            VgicError::BadAccess { ipa, size } => {
+                write!(f, "vgic: invalid {size}-byte access at IPA {ipa:#x}")
+            }
+            VgicError::BadVcpu { vcpu } => write!(f, "vgic: no vCPU {vcpu}"),
+            VgicError::BadConfig(why) => write!(f, "vgic: bad configuration: {why}"),
+        }
+    }
+}
+
+/// A set of vCPU indices (bit `i` = vCPU `i`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuMask(pub u64);
+
+impl VcpuMask {
+    pub const EMPTY: VcpuMask = VcpuMask(0);
+
+    pub fn single(vcpu: usize) -> Self {
+        if vcpu < MAX_VCPUS {
+            VcpuMask(1 << vcpu)
+        } else {
+            VcpuMask(0)
+        }
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn contains(self, vcpu: usize) -> bool {
+        vcpu < MAX_VCPUS && self.0 & (1 << vcpu) != 0
+    }
+    /// The vCPU indices, lowest first.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        let mut bits = self.0;
+        core::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(i)
+        })
+    }
+}
+
+impl core::ops::BitOr for VcpuMask {
+    type Output = VcpuMask;
+    fn bitor(self, rhs: VcpuMask) -> VcpuMask {
+        VcpuMask(self.0 | rhs.0)
+    }
+}
+
+impl core::ops::BitOrAssign for VcpuMask {
+    fn bitor_assign(&mut self, rhs: VcpuMask) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// The list registers of the pCPU the vCPU runs on.
+pub trait ListRegs {
+    /// Number of implemented list registers.
+    fn count(&self) -> usize;
+    /// Raw list register `i` (a GICv2 `GICH_LR` value is zero-extended).
+    fn read(&self, i: usize) -> u64;
+    fn write(&mut self, i: usize, v: u64);
+    /// Empty list register status: bit `i` set when LR `i` holds nothing.
+    fn elrsr(&self) -> u64;
+    /// Underflow maintenance interrupt enable (`ICH_HCR_EL2.UIE` / `GICH_HCR.UIE`).
+    fn set_underflow_irq(&mut self, on: bool);
+}
+
+/// Clears every list register and the underflow request (once per pCPU at start-up, since
+/// their reset values are UNKNOWN).
+pub fn reset_lrs(lrs: &mut impl ListRegs) {
+    for i in 0..lrs.count() {
+        lrs.write(i, 0);
+    }
+    lrs.set_underflow_irq(false);
+}
+
+/// MPIDR affinity (Aff1.Aff0) of vCPU `vcpu` in this vGIC's scheme.
+pub fn vcpu_affinity(vcpu: usize) -> u64 {
+    (((vcpu / CLUSTER_SIZE) as u64 & 0xff) << 8) | (vcpu % CLUSTER_SIZE) as u64
+}
+
+/// The value to program into `VMPIDR_EL2` for vCPU `vcpu` (bit 31 is RES1).
+pub fn vmpidr(vcpu: usize) -> u64 {
+    (1 << 31) | vcpu_affinity(vcpu)
+}
+
+/// The vCPU whose MPIDR affinity is `aff` (Aff3..Aff0 packed as in MPIDR: Aff3 at bit 32).
+fn vcpu_of_affinity(aff: u64, nr_vcpus: usize) -> Option<usize> {
+    if aff & !0xffff != 0 || aff & 0xff >= CLUSTER_SIZE as u64 {
+        return None;
+    }
+    let v = ((aff >> 8) & 0xff) as usize * CLUSTER_SIZE + (aff & 0xff) as usize;
+    (v < nr_vcpus).then_some(v)
+}
+
+/// One VM's virtual GIC.
+pub struct Vgic {
+    cfg: VgicConfig,
+    /// Distributor group enables (GICD_CTLR.EnableGrp0 / EnableGrp1).
+    enable_grp0: bool,
+    enable_grp1: bool,
+    vcpus: Vec<VcpuState>,
+    spis: Vec<Irq>,
+    routes: Vec<SpiRoute>,
+    /// SPIs that are pending, active or in a list register, one bit each.
+    spi_live: Vec<u64>,
+    deferred_kicks: VcpuMask,
+}
+
+impl Vgic {
+    /// Builds the vGIC, clamping the configuration into what can be modelled (at least one
+    /// vCPU, at most [`MAX_VCPUS`] or [`MAX_VCPUS_V2`], at most [`MAX_SPIS`] SPIs rounded up
+    /// to a multiple of 32). [`Vgic::config`] tells the result.
+    pub fn new(cfg: VgicConfig) -> Self {
+        let max_vcpus = match cfg.version {
+            GicVersion::V2 => MAX_VCPUS_V2,
+            GicVersion::V3 => MAX_VCPUS,
+        };
+        let nr_vcpus = cfg.nr_vcpus.clamp(1, max_vcpus);
+        let nr_spis = (cfg.nr_spis.min(MAX_SPIS).div_ceil(32) * 32).min(MAX_SPIS);
+        let cfg = VgicConfig {
+            nr_vcpus,
+            nr_spis,
+            ..cfg
+        };
+        let n = nr_spis as usize;
+        Vgic {
+            cfg,
+            enable_grp0: false,
+            enable_grp1: false,
+            vcpus: vec![VcpuState::default(); nr_vcpus],
+            spis: vec![Irq::default(); n],
+            routes: vec![
+                SpiRoute {
+                    dest: Some(0),
+                    ..SpiRoute::default()
+                };
+                n
+            ]
+            .into_iter()
+            .map(|mut r| {
+                // GICv2 ITARGETSR resets to 0: no target until the guest picks one.
+                if cfg.version == GicVersion::V2 {
+                    r.dest = None;
+                }
+                r
+            })
+            .collect(),
+            spi_live: vec![0; n.div_ceil(64)],
+            deferred_kicks: VcpuMask::EMPTY,
+        }
+    }
+
+    /// Like [`Vgic::new`] but refuses configurations it would have to clamp.
+    pub fn try_new(cfg: VgicConfig) -> Result<Self, VgicError> {
+        let max_vcpus = match cfg.version {
+            GicVersion::V2 => MAX_VCPUS_V2,
+            GicVersion::V3 => MAX_VCPUS,
+        };
+        if cfg.nr_vcpus == 0 || cfg.nr_vcpus > max_vcpus {
+            return Err(VgicError::BadConfig("vCPU count out of range"));
+        }
+        if cfg.nr_spis > MAX_SPIS {
+            return Err(VgicError::BadConfig("more than 988 SPIs"));
+        }
+        let dist_size = Self::dist_size_of(cfg.version);
+        if cfg.dist_base & (dist_size - 1) != 0 {
+            return Err(VgicError::BadConfig(
+                "GICD base not aligned to its frame size",
+            ));
+        }
+        if cfg.version == GicVersion::V3 {
+            if cfg.redist_base & 0xffff != 0 {
+                return Err(VgicError::BadConfig("GICR base not 64 KiB aligned"));
+            }
+            let rd_end = cfg.redist_base + cfg.nr_vcpus as u64 * GICR_STRIDE;
+            if cfg.dist_base < rd_end && cfg.redist_base < cfg.dist_base + dist_size {
+                return Err(VgicError::BadConfig("GICD and GICR frames overlap"));
+            }
+        }
+        Ok(Self::new(cfg))
+    }
+
+    /// The effective configuration (after clamping).
+    pub fn config(&self) -> &VgicConfig {
+        &self.cfg
+    }
+
+    fn dist_size_of(v: GicVersion) -> u64 {
+        match v {
+            GicVersion::V2 => GICD_SIZE_V2,
+            GicVersion::V3 => GICD_SIZE_V3,
+        }
+    }
+
+    fn in_dist(&self, ipa: u64) -> Option<u64> {
+        let off = ipa.wrapping_sub(self.cfg.dist_base);
+        (off < Self::dist_size_of(self.cfg.version)).then_some(off)
+    }
+
+    /// (redistributor index, offset inside its 128 KiB) for a GICR IPA.
+    fn in_redist(&self, ipa: u64) -> Option<(usize, u64)> {
+        if self.cfg.version != GicVersion::V3 {
+            return None;
+        }
+        let off = ipa.wrapping_sub(self.cfg.redist_base);
+        let idx = off / GICR_STRIDE;
+        (idx < self.cfg.nr_vcpus as u64).then_some((idx as usize, off % GICR_STRIDE))
+    }
+
+    /// Is `ipa` inside a GICD or GICR frame of this vGIC?
+    pub fn contains(&self, ipa: u64) -> bool {
+        self.in_dist(ipa).is_some() || self.in_redist(ipa).is_some()
+    }
+
+    fn check_access(&self, vcpu: usize, ipa: u64, size: u8) -> Result<(), VgicError> {
+        if vcpu >= self.cfg.nr_vcpus {
+            return Err(VgicError::BadVcpu { vcpu });
+        }
+        if !matches!(size, 1 | 2 | 4 | 8) || ipa & (u64::from(size) - 1) != 0 {
+            return Err(VgicError::BadAccess { ipa, size });
+        }
+        Ok(())
+    }
+
+    /// A guest read of `size` bytes at `ipa` by vCPU `vcpu`.
+    pub fn mmio_read(&mut self, vcpu: usize, ipa: u64, size: u8) -> Result<u64, VgicError> {
+        self.check_access(vcpu, ipa, size)?;
+        let r = if let Some(off) = self.in_dist(ipa) {
+            match self.cfg.version {
+                GicVersion::V3 => self.dist_read(off, size),
+                GicVersion::V2 => self.dist_v2_read(vcpu, off, size),
+            }
+        } else if let Some((rd, off)) = self.in_redist(ipa) {
+            self.redist_read(rd, off, size)
+        } else {
+            return Err(VgicError::NotMapped { ipa });
+        };
+        r.ok_or(VgicError::BadAccess { ipa, size })
+    }
+
+    /// A guest write of `size` bytes at `ipa` by vCPU `vcpu`; returns the vCPUs to kick.
+    pub fn mmio_write(
+        &mut self,
+        vcpu: usize,
+        ipa: u64,
+        size: u8,
+        val: u64,
+    ) -> Result<VcpuMask, VgicError> {
+        self.check_access(vcpu, ipa, size)?;
+        let val = if size == 8 {
+            val
+        } else {
+            val & ((1u64 << (size * 8)) - 1)
+        };
+        let r = if let Some(off) = self.in_dist(ipa) {
+            match self.cfg.version {
+                GicVersion::V3 => self.dist_write(off, size, val),
+                GicVersion::V2 => self.dist_v2_write(vcpu, off, size, val),
+            }
+        } else if let Some((rd, off)) = self.in_redist(ipa) {
+            self.redist_write(rd, off, size, val)
+        } else {
+            return Err(VgicError::NotMapped { ipa });
+        };
+        r.ok_or(VgicError::BadAccess { ipa, size })
+    }
+
+    /// A trapped `ICC_SGI1R_EL1` write by vCPU `vcpu` (GICv3); returns the vCPUs to kick.
+    pub fn write_sgi1r(&mut self, vcpu: usize, val: u64) -> VcpuMask {
+        if vcpu >= self.cfg.nr_vcpus || self.cfg.version != GicVersion::V3 {
+            return VcpuMask::EMPTY;
+        }
+        let req = sgi::decode_sgi1r(val);
+        let targets = sgi::sgi1r_targets(&req, vcpu, self.cfg.nr_vcpus);
+        let mut kick = VcpuMask::EMPTY;
+        for t in targets.iter() {
+            kick |= self.set_private_pending(t, req.intid, vcpu);
+        }
+        kick
+    }
+
+    /// Marks `intid` pending. PPIs need `vcpu_hint` (the vCPU owning the PPI); SPIs go where
+    /// the guest routed them and ignore it; SGIs are refused (they come from SGI1R/SGIR).
+    /// `hw = Some(p)` links the interrupt to physical INTID `p` until the next injection
+    /// without it. Returns the vCPU to kick, empty if the interrupt cannot be delivered now
+    /// (it then stays pending, as on hardware).
+    pub fn inject(&mut self, intid: u32, hw: Option<u32>, vcpu_hint: Option<usize>) -> VcpuMask {
+        let hw = hw.filter(|&p| p < 1020).map(|p| p as u16);
+        if intid < 16 {
+            return VcpuMask::EMPTY;
+        }
+        let vcpu = if intid < NR_PRIVATE as u32 {
+            match vcpu_hint {
+                Some(v) if v < self.cfg.nr_vcpus => v,
+                _ => return VcpuMask::EMPTY,
+            }
+        } else {
+            0
+        };
+        let Some(irq) = self.irq_mut(vcpu, intid) else {
+            return VcpuMask::EMPTY;
+        };
+        irq.hw = hw;
+        irq.pending = true;
+        self.changed(vcpu, intid)
+    }
+
+    /// Does vCPU `vcpu` have an interrupt the guest could take (to decide whether a trapped
+    /// WFI may sleep)? Guest-side masking (PMR, PSTATE.I) is not considered.
+    pub fn has_deliverable(&self, vcpu: usize) -> bool {
+        if vcpu >= self.cfg.nr_vcpus {
+            return false;
+        }
+        let st = &self.vcpus[vcpu];
+        if st.lr_used != 0 || st.private.iter().any(|i| self.signalable(i)) {
+            return true;
+        }
+        self.live_spis()
+            .any(|s| self.routes[s].dest == Some(vcpu as u8) && self.signalable(&self.spis[s]))
+    }
+
+    /// Kicks discovered by [`Vgic::sync_lrs`] for other vCPUs; cleared by the call.
+    pub fn take_deferred_kicks(&mut self) -> VcpuMask {
+        core::mem::take(&mut self.deferred_kicks)
+    }
+
+    // ---- shared state helpers ----
+
+    /// Interrupt `id` as seen by vCPU `vcpu` (its own bank for SGIs/PPIs).
+    fn irq(&self, vcpu: usize, id: u32) -> Option<&Irq> {
+        if id < NR_PRIVATE as u32 {
+            self.vcpus.get(vcpu)?.private.get(id as usize)
+        } else {
+            self.spis.get((id - NR_PRIVATE as u32) as usize)
+        }
+    }
+
+    fn irq_mut(&mut self, vcpu: usize, id: u32) -> Option<&mut Irq> {
+        if id < NR_PRIVATE as u32 {
+            self.vcpus.get_mut(vcpu)?.private.get_mut(id as usize)
+        } else {
+            self.spis.get_mut((id - NR_PRIVATE as u32) as usize)
+        }
+    }
+
+    /// The vCPU interrupt `id` (in `vcpu`'s view) is delivered to.
+    fn target_of(&self, vcpu: usize, id: u32) -> Option<usize> {
+        if id < NR_PRIVATE as u32 {
+            Some(vcpu)
+        } else {
+            let r = self.routes.get((id - NR_PRIVATE as u32) as usize)?;
+            r.dest.map(usize::from)
+        }
+    }
+
+    fn group_enabled(&self, irq: &Irq) -> bool {
+        if irq.group1 {
+            self.enable_grp1
+        } else {
+            self.enable_grp0
+        }
+    }
+
+    /// Pending and allowed through to the CPU interface.
+    fn signalable(&self, irq: &Irq) -> bool {
+        irq.pending && irq.enabled && self.group_enabled(irq)
+    }
+
+    fn live_spis(&self) -> impl Iterator<Item = usize> + '_ {
+        self.spi_live
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &bits)| VcpuMask(bits).iter().map(move |b| w * 64 + b))
+    }
+
+    /// Book-keeping after interrupt `id` (in `vcpu`'s view) changed; returns who to kick.
+    fn changed(&mut self, vcpu: usize, id: u32) -> VcpuMask {
+        let Some(irq) = self.irq(vcpu, id).copied() else {
+            return VcpuMask::EMPTY;
+        };
+        if id >= NR_PRIVATE as u32 {
+            let s = (id - NR_PRIVATE as u32) as usize;
+            let (w, b) = (s / 64, s % 64);
+            if irq.live() {
+                self.spi_live[w] |= 1 << b;
+            } else {
+                self.spi_live[w] &= !(1 << b);
+            }
+        }
+        let mut kick = VcpuMask::EMPTY;
+        if irq.in_lr {
+            kick |= VcpuMask::single(irq.lr_vcpu.into());
+        }
+        if self.signalable(&irq) {
+            if let Some(t) = self.target_of(vcpu, id) {
+                kick |= VcpuMask::single(t);
+            }
+        }
+        kick
+    }
+
+    /// Before the guest's MMIO changes pending/active of an interrupt sitting in a list
+    /// register of a running vCPU: fold back what was moved into the LR and let the model
+    /// win at that vCPU's next sync.
+    fn detach_from_lr(&mut self, vcpu: usize, id: u32) {
+        let v2 = self.cfg.version == GicVersion::V2;
+        let Some(irq) = self.irq_mut(vcpu, id) else {
+            return;
+        };
+        if !irq.in_lr || irq.lr_stale {
+            return;
+        }
+        irq.lr_stale = true;
+        if irq.lr_pending {
+            irq.pending = true;
+            if v2 && id < 16 {
+                let src = irq.lr_source;
+                let owner = usize::from(irq.lr_vcpu);
+                if let Some(st) = self.vcpus.get_mut(owner) {
+                    st.sgi_sources[id as usize] |= 1 << src;
+                }
+            }
+        }
+    }
+
+    /// SGI `intid` from `source` pending on `target`.
+    fn set_private_pending(&mut self, target: usize, intid: u32, source: usize) -> VcpuMask {
+        if target >= self.cfg.nr_vcpus || intid >= 16 {
+            return VcpuMask::EMPTY;
+        }
+        if self.cfg.version == GicVersion::V2 {
+            self.vcpus[target].sgi_sources[intid as usize] |= 1 << (source & 7);
+        }
+        self.vcpus[target].private[intid as usize].pending = true;
+        self.changed(target, intid)
+    }
+}
