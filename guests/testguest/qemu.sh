@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 
 # The checks every run must PASS (see src/main.rs); anything else is a failure.
-TG_CHECKS=(smccc-unknown-hvc smccc-unknown-smc el2-sysreg-undef abort-past-ram abort-4gib
+TG_CHECKS=(smccc-unknown-hvc smccc-unknown-smc el2-sysreg-undef abort-below-ram abort-past-ram abort-4gib
   abort-device-hole psci-version psci-features psci-cpu-on gic-init bench)
 
 # Deterministic guest time (docs: DESIGN.md): counters repeat from run to run.
@@ -10,13 +10,13 @@ TG_ICOUNT=(-icount shift=0,sleep=off -rtc base=2020-01-01T00:00:00,clock=vm)
 
 # tg_qemu GIC VIRT LOG: boots the guest on `-M virt` with gic-version=GIC, virtualization=VIRT
 # (on: entered at EL2, the guest drops to EL1 itself), 2 vCPUs, deterministic timing; serial
-# output to LOG. Returns QEMU's exit status (0 after PSCI SYSTEM_OFF, 124 on timeout).
+# output to LOG, QEMU's own messages to LOG.err. Returns QEMU's exit status (0 after PSCI SYSTEM_OFF, 124 on timeout).
 tg_qemu() {
   local gic=$1 virt=$2 log=$3
   timeout 60 qemu-system-aarch64 \
     -M "virt,gic-version=$gic,virtualization=$virt,dtb-randomness=off" "${TG_ICOUNT[@]}" \
     -cpu cortex-a57 -smp 2 -m 512 -nographic -nic none -monitor none -serial "file:$log" \
-    -kernel "$OUT/testguest.bin" </dev/null
+    -kernel "$OUT/testguest.bin" </dev/null 2>"$log.err"
 }
 
 # tg_verify LOG RC LABEL: every check in TG_CHECKS passed, none failed, the tally is complete and
@@ -25,6 +25,7 @@ tg_verify() {
   local log=$1 rc=$2 label=$3 ok=0 c
   if [ "$rc" != 0 ]; then
     echo "$label: QEMU exited with $rc (124: timeout, the guest never powered off)"
+    cat "$log.err" 2>/dev/null || true
     ok=1
   fi
   for c in "${TG_CHECKS[@]}"; do

@@ -93,6 +93,9 @@ mod guest {
             Some(GicDesc::V3 { .. }) => "v3",
             None => "none",
         };
+        if entry_el == 2 {
+            println!("TESTGUEST: entered at EL2: running at EL1 under a null hypervisor that answers every HVC with NOT_SUPPORTED");
+        }
         println!(
             "TESTGUEST: start: entered at EL{entry_el}, dtb {dtb:#x}, psci {}, gic {gic_name}, \
              {} cpus, EL2 {}, EL3 {}",

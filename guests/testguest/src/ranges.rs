@@ -43,6 +43,15 @@ impl Ranges {
             .any(|&(s, e)| start < e && s < end)
     }
 
+    /// Start of the lowest range (0 if there is none).
+    pub fn bottom(&self) -> u64 {
+        self.items[..self.len]
+            .iter()
+            .map(|&(s, _)| s)
+            .min()
+            .unwrap_or(0)
+    }
+
     /// End of the highest range.
     pub fn top(&self) -> u64 {
         self.items[..self.len]
@@ -113,6 +122,8 @@ mod tests {
     fn top_and_wrapping() {
         let mut r = virt_v3();
         assert_eq!(r.top(), 0x6000_0000);
+        assert_eq!(r.bottom(), 0);
+        assert_eq!(Ranges::new().bottom(), 0);
         r.add(u64::MAX - 1, 0x10);
         assert_eq!(r.top(), u64::MAX);
         assert_eq!(

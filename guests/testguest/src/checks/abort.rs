@@ -1,5 +1,5 @@
-//! Loads and stores to guest physical addresses where nothing lives (past the end of RAM, at
-//! 4 GiB, in a hole between devices) must come back to the guest as data aborts, and a load
+//! Loads and stores to guest physical addresses where nothing lives (just below and just past
+//! RAM, where a hypervisor keeps itself, at 4 GiB, in a hole between devices) must come back to the guest as data aborts, and a load
 //! must not deliver any value.
 
 use core::arch::asm;
@@ -15,29 +15,43 @@ const DEVICE_AREA: (u64, u64) = (0x0800_0000, 0x1000_0000);
 const HOLE_SIZE: u64 = 0x1_0000;
 const FOUR_GIB: u64 = 0x1_0000_0000;
 
-fn load(addr: u64) -> (u64, Option<Trap>) {
-    probe(|| {
+/// Loads from `addr`: (value left in the destination register, address of the load, trap).
+fn load(addr: u64) -> (u64, u64, Option<Trap>) {
+    let ((v, pc), trap) = probe(|| {
         let mut v = SENTINEL;
+        let pc: u64;
         // SAFETY: nothing is mapped at `addr` in stage 2; the armed probe resumes after the
         // faulting load, which leaves `v` untouched.
-        unsafe { asm!("ldr {v}, [{a}]", v = inout(reg) v, a = in(reg) addr, options(nostack)) };
-        v
-    })
+        unsafe {
+            asm!("adr {pc}, 2f", "2: ldr {v}, [{a}]",
+                v = inout(reg) v, a = in(reg) addr, pc = out(reg) pc, options(nostack))
+        };
+        (v, pc)
+    });
+    (v, pc, trap)
 }
 
-fn store(addr: u64) -> Option<Trap> {
+/// Stores to `addr`: (address of the store, trap).
+fn store(addr: u64) -> (u64, Option<Trap>) {
     probe(|| {
+        let pc: u64;
         // SAFETY: as in `load`; the store faults instead of reaching any memory.
-        unsafe { asm!("str {v}, [{a}]", v = in(reg) SENTINEL, a = in(reg) addr, options(nostack)) };
+        unsafe {
+            asm!("adr {pc}, 2f", "2: str {v}, [{a}]",
+                v = in(reg) SENTINEL, a = in(reg) addr, pc = out(reg) pc, options(nostack))
+        };
+        pc
     })
-    .1
 }
 
 /// Why an access did not end the way it must, if it did not.
-fn judge(addr: u64, write: bool, trap: Option<Trap>) -> Result<u64, &'static str> {
+fn judge(addr: u64, pc: u64, write: bool, trap: Option<Trap>) -> Result<u64, &'static str> {
     let t = trap.ok_or("no abort")?;
     if !t.esr.is_data_abort() {
         return Err("exception is not a data abort");
+    }
+    if t.elr != pc {
+        return Err("ELR is not the faulting instruction");
     }
     if t.esr.is_write() != write {
         return Err("abort reports the wrong direction (WnR)");
@@ -49,10 +63,10 @@ fn judge(addr: u64, write: bool, trap: Option<Trap>) -> Result<u64, &'static str
 }
 
 fn check(r: &mut Report, name: &str, addr: u64) {
-    let (value, ltrap) = load(addr);
-    let strap = store(addr);
-    let l = judge(addr, false, ltrap);
-    let s = judge(addr, true, strap);
+    let (value, lpc, ltrap) = load(addr);
+    let (spc, strap) = store(addr);
+    let l = judge(addr, lpc, false, ltrap);
+    let s = judge(addr, spc, true, strap);
     match (l, s) {
         (Ok(le), Ok(se)) if value == SENTINEL => r.result(
             name,
@@ -93,6 +107,18 @@ pub fn run(r: &mut Report, p: &Platform) {
         );
         return;
     }
+    let below_ram = p.ram.bottom().wrapping_sub(0x1000);
+    if p.ram.bottom() < 0x1000 {
+        r.skip("abort-below-ram", format_args!("RAM starts at 0"));
+    } else if p.occupied.overlaps(below_ram, below_ram + 8) {
+        r.skip(
+            "abort-below-ram",
+            format_args!("{below_ram:#x} is a device"),
+        );
+    } else {
+        check(r, "abort-below-ram", below_ram);
+    }
+
     let past_ram = p.ram.top();
     if past_ram == 0 {
         r.result(
