@@ -109,6 +109,12 @@ mod guest {
         checks::smccc_unknown::run(&mut r, &feats);
         checks::sysreg::run(&mut r, &feats);
         checks::abort::run(&mut r, &p);
+        checks::mmio_pair::run(
+            &mut r,
+            p.gic.map(|g| match g {
+                GicDesc::V2 { dist, .. } | GicDesc::V3 { dist, .. } => dist,
+            }),
+        );
         let version = checks::psci::version(&mut r, psci);
         checks::psci::features(&mut r, psci, version);
         checks::psci::cpu_on(&mut r, psci, &p);
