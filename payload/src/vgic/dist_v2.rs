@@ -74,7 +74,7 @@ impl Vgic {
             let id = first as usize + i;
             let mut src = st.sgi_sources[id];
             let irq = &st.private[id];
-            if irq.in_lr && irq.lr_pending && !irq.lr_stale {
+            if irq.in_lr && irq.lr_pending && !irq.lr_drop_pending {
                 src |= 1 << irq.lr_source;
             }
             acc | (u64::from(src) << (8 * i))
@@ -97,7 +97,6 @@ impl Vgic {
             if bits == 0 {
                 continue;
             }
-            self.detach_from_lr(vcpu, id);
             let st = &mut self.vcpus[vcpu];
             let src = &mut st.sgi_sources[id as usize];
             if set {
@@ -105,7 +104,12 @@ impl Vgic {
             } else {
                 *src &= !bits;
             }
-            st.private[id as usize].pending = *src != 0;
+            let left = *src != 0;
+            let irq = &mut st.private[id as usize];
+            irq.pending = left;
+            if !set && irq.in_lr && irq.lr_pending && bits & (1 << irq.lr_source) != 0 {
+                irq.lr_drop_pending = true;
+            }
             kick |= self.changed(vcpu, id);
         }
         kick

@@ -135,7 +135,8 @@ impl Vgic {
         irq.lr_vcpu = vcpu as u8;
         irq.lr_pending = pend;
         irq.lr_source = source;
-        irq.lr_stale = false;
+        irq.lr_drop_pending = false;
+        irq.lr_active_override = false;
         let still_pending = irq.pending;
         let mut lr = lr;
         if v2_sgi {
@@ -147,8 +148,10 @@ impl Vgic {
             st.private[id as usize].pending = left;
             lr.eoi_maint = left;
         } else {
-            // Without HW the EOI maintenance interrupt tells us when to deliver the rest.
-            lr.eoi_maint = still_pending && lr.pintid.is_none();
+            // Without HW, the EOI maintenance interrupt tells us when to deliver what is
+            // still pending, or to re-sample a level line.
+            let line_high = irq.level && irq.line;
+            lr.eoi_maint = (still_pending || line_high) && lr.pintid.is_none();
         }
         if id >= NR_PRIVATE as u32 {
             self.changed(vcpu, id);
@@ -189,21 +192,25 @@ impl Vgic {
             return;
         };
         irq.in_lr = false;
-        if core::mem::take(&mut irq.lr_stale) {
-            // The guest rewrote its state by MMIO meanwhile: the model already holds it.
-        } else {
+        let keep_pending = state.pending() && !core::mem::take(&mut irq.lr_drop_pending);
+        let take_active = !core::mem::take(&mut irq.lr_active_override);
+        if take_active {
             irq.active = state.active();
-            if state.pending() {
-                irq.pending = true;
+        }
+        if keep_pending {
+            irq.pending = true;
+        }
+        // A level line still high after the guest's EOI makes it pending again.
+        if irq.level && irq.line && irq.hw.is_none() {
+            irq.pending = true;
+        }
+        if v2_sgi {
+            let st = &mut self.vcpus[vcpu];
+            if keep_pending {
+                st.sgi_sources[id as usize] |= 1 << source;
             }
-            if v2_sgi {
-                let st = &mut self.vcpus[vcpu];
-                if state.pending() {
-                    st.sgi_sources[id as usize] |= 1 << source;
-                }
-                if state.active() {
-                    st.sgi_active_source[id as usize] = source;
-                }
+            if take_active && state.active() {
+                st.sgi_active_source[id as usize] = source;
             }
         }
         if id >= NR_PRIVATE as u32 {

@@ -50,7 +50,7 @@ impl Vgic {
                 BitReg::SetEnable | BitReg::ClearEnable => irq.enabled,
                 // In flight counts too: the list register holds the state.
                 BitReg::SetPending | BitReg::ClearPending => {
-                    irq.pending || (irq.in_lr && irq.lr_pending && !irq.lr_stale)
+                    irq.pending || (irq.in_lr && irq.lr_pending && !irq.lr_drop_pending)
                 }
                 BitReg::SetActive | BitReg::ClearActive => irq.active,
             };
@@ -85,12 +85,6 @@ impl Vgic {
             if self.irq(vcpu, id).is_none() {
                 continue;
             }
-            if matches!(
-                reg,
-                BitReg::SetPending | BitReg::ClearPending | BitReg::SetActive | BitReg::ClearActive
-            ) {
-                self.detach_from_lr(vcpu, id);
-            }
             let sgi_v2 = v2 && id < 16;
             let Some(irq) = self.irq_mut(vcpu, id) else {
                 continue;
@@ -103,9 +97,17 @@ impl Vgic {
                 BitReg::SetPending if sgi_v2 => {}
                 BitReg::ClearPending if sgi_v2 => {}
                 BitReg::SetPending => irq.pending = true,
-                BitReg::ClearPending => irq.pending = false,
-                BitReg::SetActive => irq.active = true,
-                BitReg::ClearActive => irq.active = false,
+                BitReg::ClearPending => {
+                    // Only the latch clears: an asserted level line keeps it pending.
+                    irq.pending = irq.level && irq.line;
+                    if irq.in_lr && irq.lr_pending && !irq.pending {
+                        irq.lr_drop_pending = true;
+                    }
+                }
+                BitReg::SetActive | BitReg::ClearActive => {
+                    irq.active = reg == BitReg::SetActive;
+                    irq.lr_active_override = irq.in_lr;
+                }
             }
             kick |= self.changed(vcpu, id);
         }

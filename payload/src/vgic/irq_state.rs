@@ -30,9 +30,14 @@ pub struct Irq {
     pub lr_pending: bool,
     /// GICv2 SGI: the source CPU loaded with it.
     pub lr_source: u8,
-    /// The guest changed pending/active by MMIO while the interrupt sat in a list register
-    /// of a running vCPU: at sync the model wins over the list register.
-    pub lr_stale: bool,
+    /// The guest cleared the pending state (ICPENDR) while it sat in a list register of a
+    /// running vCPU: at sync the list register's pending bit is dropped.
+    pub lr_drop_pending: bool,
+    /// The guest wrote the active state (IS/ICACTIVER) meanwhile: at sync the model's
+    /// active bit wins over the list register's.
+    pub lr_active_override: bool,
+    /// Level of the interrupt's input line ([`super::Vgic::set_level`]).
+    pub line: bool,
 }
 
 impl Irq {

@@ -27,7 +27,9 @@
 //! * **Devices.** [`Vgic::inject`] marks an interrupt pending. Pass `hw = Some(pintid)` for a
 //!   physical interrupt forwarded to the guest (pass-through SPIs, the virtual timer PPI 27):
 //!   the hypervisor drops the physical priority (EOImode 1) but does not deactivate it; the
-//!   guest's EOI deactivates it through the list register's HW bit.
+//!   guest's EOI deactivates it through the list register's HW bit. Emulated devices with
+//!   a level output drive [`Vgic::set_level`] instead: the interrupt stays pending while
+//!   the line is high and is re-sampled when the guest EOIs it.
 //! * **Entry/exit.** Call [`Vgic::flush_lrs`] right before every `eret` into a vCPU and
 //!   [`Vgic::sync_lrs`] right after every exit from it, before anything else touches the
 //!   vGIC: between sync and the next flush the model is the whole truth and the pCPU's list
@@ -43,7 +45,8 @@
 //! (`GICD_CTLR.DS = 1`, so IGRPMODR/NSACR are RAZ/WI), at most [`MAX_VCPUS`] vCPUs (8 with
 //! GICv2) and [`irq_state::MAX_LRS`] list registers used.
 //!
-//! Interface note: beyond the agreed contract this module adds [`Vgic::try_new`],
+//! Interface note: beyond the agreed contract this module adds [`Vgic::set_level`],
+//! [`Vgic::try_new`],
 //! [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`], [`Vgic::config`], [`vmpidr`],
 //! [`reset_lrs`] and the `BadConfig` error.
 
@@ -430,6 +433,45 @@ impl Vgic {
         self.changed(vcpu, intid)
     }
 
+    /// Drives the input line of a PPI or SPI from a device model: a level-sensitive
+    /// interrupt (GICD_ICFGR) is pending while the line is high and is re-sampled when the
+    /// guest EOIs it; an edge-triggered one latches pending on a rising edge. Use it for
+    /// emulated devices with level outputs (virtio-mmio, UART); physical interrupts use
+    /// [`Vgic::inject`] with `hw`. Returns the vCPUs to kick.
+    pub fn set_level(&mut self, intid: u32, vcpu_hint: Option<usize>, level: bool) -> VcpuMask {
+        if intid < 16 {
+            return VcpuMask::EMPTY;
+        }
+        let vcpu = if intid < NR_PRIVATE as u32 {
+            match vcpu_hint {
+                Some(v) if v < self.cfg.nr_vcpus => v,
+                _ => return VcpuMask::EMPTY,
+            }
+        } else {
+            0
+        };
+        let Some(irq) = self.irq_mut(vcpu, intid) else {
+            return VcpuMask::EMPTY;
+        };
+        let rising = level && !irq.line;
+        irq.line = level;
+        irq.hw = None;
+        if irq.level {
+            if level {
+                irq.pending = true;
+            } else {
+                irq.pending = false;
+                // Lowered before the guest took it: withdraw it from the list register.
+                if irq.in_lr && irq.lr_pending {
+                    irq.lr_drop_pending = true;
+                }
+            }
+        } else if rising {
+            irq.pending = true;
+        }
+        self.changed(vcpu, intid)
+    }
+
     /// Does vCPU `vcpu` have an interrupt the guest could take (to decide whether a trapped
     /// WFI may sleep)? Guest-side masking (PMR, PSTATE.I) is not considered.
     pub fn has_deliverable(&self, vcpu: usize) -> bool {
@@ -522,30 +564,6 @@ impl Vgic {
             }
         }
         kick
-    }
-
-    /// Before the guest's MMIO changes pending/active of an interrupt sitting in a list
-    /// register of a running vCPU: fold back what was moved into the LR and let the model
-    /// win at that vCPU's next sync.
-    fn detach_from_lr(&mut self, vcpu: usize, id: u32) {
-        let v2 = self.cfg.version == GicVersion::V2;
-        let Some(irq) = self.irq_mut(vcpu, id) else {
-            return;
-        };
-        if !irq.in_lr || irq.lr_stale {
-            return;
-        }
-        irq.lr_stale = true;
-        if irq.lr_pending {
-            irq.pending = true;
-            if v2 && id < 16 {
-                let src = irq.lr_source;
-                let owner = usize::from(irq.lr_vcpu);
-                if let Some(st) = self.vcpus.get_mut(owner) {
-                    st.sgi_sources[id as usize] |= 1 << src;
-                }
-            }
-        }
     }
 
     /// SGI `intid` from `source` pending on `target`.
