@@ -60,7 +60,7 @@ impl Vgic {
     }
 
     fn dist_typer(&self) -> u32 {
-        let lines = (NR_PRIVATE as u32 + self.cfg.nr_spis) / 32 - 1;
+        let lines = (NR_PRIVATE as u32 + self.cfg.nr_spis).div_ceil(32) - 1;
         TYPER_NO1N | TYPER_IDBITS | lines
     }
 

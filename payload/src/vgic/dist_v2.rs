@@ -26,7 +26,7 @@ fn id_reg_v2(off: u64) -> u32 {
 
 impl Vgic {
     fn dist_v2_typer(&self) -> u32 {
-        let lines = (NR_PRIVATE as u32 + self.cfg.nr_spis) / 32 - 1;
+        let lines = (NR_PRIVATE as u32 + self.cfg.nr_spis).div_ceil(32) - 1;
         (((self.cfg.nr_vcpus as u32 - 1) & 7) << 5) | lines
     }
 

@@ -192,7 +192,12 @@ impl Vgic {
             return;
         };
         irq.in_lr = false;
-        let keep_pending = state.pending() && !core::mem::take(&mut irq.lr_drop_pending);
+        let dropped = core::mem::take(&mut irq.lr_drop_pending);
+        let keep_pending = state.pending() && !dropped;
+        // Withdrawn before the guest took it: nobody will deactivate the physical one.
+        let release = (dropped && state == LrState::Pending)
+            .then_some(irq.hw)
+            .flatten();
         let take_active = !core::mem::take(&mut irq.lr_active_override);
         if take_active {
             irq.active = state.active();
@@ -212,6 +217,9 @@ impl Vgic {
             if take_active && state.active() {
                 st.sgi_active_source[id as usize] = source;
             }
+        }
+        if let Some(p) = release {
+            self.queue_hw_deactivation(p);
         }
         if id >= NR_PRIVATE as u32 {
             let kick = self.changed(vcpu, id);

@@ -86,6 +86,7 @@ impl Vgic {
                 continue;
             }
             let sgi_v2 = v2 && id < 16;
+            let mut deactivate = None;
             let Some(irq) = self.irq_mut(vcpu, id) else {
                 continue;
             };
@@ -98,16 +99,26 @@ impl Vgic {
                 BitReg::ClearPending if sgi_v2 => {}
                 BitReg::SetPending => irq.pending = true,
                 BitReg::ClearPending => {
+                    let was = irq.pending;
                     // Only the latch clears: an asserted level line keeps it pending.
                     irq.pending = irq.level && irq.line;
                     if irq.in_lr && irq.lr_pending && !irq.pending {
                         irq.lr_drop_pending = true;
+                    } else if was && !irq.pending {
+                        // The guest will never EOI it: the physical one must be released.
+                        deactivate = irq.hw;
                     }
                 }
                 BitReg::SetActive | BitReg::ClearActive => {
+                    if reg == BitReg::ClearActive && irq.active {
+                        deactivate = irq.hw;
+                    }
                     irq.active = reg == BitReg::SetActive;
                     irq.lr_active_override = irq.in_lr;
                 }
+            }
+            if let Some(p) = deactivate {
+                self.queue_hw_deactivation(p);
             }
             kick |= self.changed(vcpu, id);
         }

@@ -27,7 +27,9 @@
 //! * **Devices.** [`Vgic::inject`] marks an interrupt pending. Pass `hw = Some(pintid)` for a
 //!   physical interrupt forwarded to the guest (pass-through SPIs, the virtual timer PPI 27):
 //!   the hypervisor drops the physical priority (EOImode 1) but does not deactivate it; the
-//!   guest's EOI deactivates it through the list register's HW bit. Emulated devices with
+//!   guest's EOI deactivates it through the list register's HW bit. If the guest instead
+//!   clears its pending/active state by MMIO, [`Vgic::take_hw_deactivation`] hands the
+//!   physical INTID back to the hypervisor to deactivate. Emulated devices with
 //!   a level output drive [`Vgic::set_level`] instead: the interrupt stays pending while
 //!   the line is high and is re-sampled when the guest EOIs it.
 //! * **Entry/exit.** Call [`Vgic::flush_lrs`] right before every `eret` into a vCPU and
@@ -47,7 +49,7 @@
 //!
 //! Interface note: beyond the agreed contract this module adds [`Vgic::set_level`],
 //! [`Vgic::try_new`],
-//! [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`], [`Vgic::config`], [`vmpidr`],
+//! [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`], [`Vgic::take_hw_deactivation`], [`Vgic::config`], [`vmpidr`],
 //! [`reset_lrs`] and the `BadConfig` error.
 
 mod dist;
@@ -232,6 +234,9 @@ pub struct Vgic {
     /// SPIs that are pending, active or in a list register, one bit each.
     spi_live: Vec<u64>,
     deferred_kicks: VcpuMask,
+    /// Physical INTIDs to deactivate because the guest dropped their virtual state
+    /// without an EOI (one bit per INTID 0..1023).
+    hw_deactivations: [u64; 16],
 }
 
 impl Vgic {
@@ -251,6 +256,11 @@ impl Vgic {
             ..cfg
         };
         let n = nr_spis as usize;
+        // IROUTER resets to affinity 0 (vCPU 0); GICv2 ITARGETSR resets to no CPU.
+        let reset_dest = match cfg.version {
+            GicVersion::V3 => Some(0),
+            GicVersion::V2 => None,
+        };
         Vgic {
             cfg,
             enable_grp0: false,
@@ -259,22 +269,14 @@ impl Vgic {
             spis: vec![Irq::default(); n],
             routes: vec![
                 SpiRoute {
-                    dest: Some(0),
+                    dest: reset_dest,
                     ..SpiRoute::default()
                 };
                 n
-            ]
-            .into_iter()
-            .map(|mut r| {
-                // GICv2 ITARGETSR resets to 0: no target until the guest picks one.
-                if cfg.version == GicVersion::V2 {
-                    r.dest = None;
-                }
-                r
-            })
-            .collect(),
+            ],
             spi_live: vec![0; n.div_ceil(64)],
             deferred_kicks: VcpuMask::EMPTY,
+            hw_deactivations: [0; 16],
         }
     }
 
@@ -489,6 +491,27 @@ impl Vgic {
     /// Kicks discovered by [`Vgic::sync_lrs`] for other vCPUs; cleared by the call.
     pub fn take_deferred_kicks(&mut self) -> VcpuMask {
         core::mem::take(&mut self.deferred_kicks)
+    }
+
+    /// A physical INTID the hypervisor must deactivate itself (GICv3 `ICC_DIR_EL1` /
+    /// GICv2 `GICC_DIR`, or the physical GICD_ICACTIVER): the guest cleared the pending or
+    /// active state of a HW-linked interrupt, so its EOI will never reach the physical one.
+    /// A PPI must be deactivated on the pCPU the vCPU runs on. Poll after `mmio_write` and
+    /// `sync_lrs` until `None`.
+    pub fn take_hw_deactivation(&mut self) -> Option<u32> {
+        for (w, bits) in self.hw_deactivations.iter_mut().enumerate() {
+            if *bits != 0 {
+                let b = bits.trailing_zeros();
+                *bits &= *bits - 1;
+                return Some(w as u32 * 64 + b);
+            }
+        }
+        None
+    }
+
+    fn queue_hw_deactivation(&mut self, pintid: u16) {
+        let p = usize::from(pintid) % 1024;
+        self.hw_deactivations[p / 64] |= 1 << (p % 64);
     }
 
     // ---- shared state helpers ----

@@ -689,6 +689,16 @@ fn try_new_rejects_what_new_would_clamp() {
         ..ok
     });
     assert_eq!((g.config().nr_vcpus, g.config().nr_spis), (64, 988));
+    let mut g = g;
+    assert_eq!(rd(&mut g, 0, GICD + 4, 4) & 0x1f, 31, "INTIDs up to 1019");
+    wr(&mut g, 0, GICD + 0x100 + 31 * 4, 4, 0xffff_ffff);
+    assert_eq!(
+        rd(&mut g, 0, GICD + 0x100 + 31 * 4, 4),
+        0x0fff_ffff,
+        "1020..1023 reserved"
+    );
+    wr(&mut g, 0, GICD + 0x6000 + 8 * 1019, 8, 5);
+    assert_eq!(rd(&mut g, 0, GICD + 0x6000 + 8 * 1019, 8), 5);
 }
 
 // ---- scripted Linux boots ----
@@ -1120,4 +1130,38 @@ fn route(g: &mut Vgic, version: GicVersion, id: u32, vcpu: usize) {
             wr(g, 0, GICD + 0x800 + u64::from(id), 1, 1 << vcpu);
         }
     }
+}
+
+#[test]
+fn guest_dropping_a_hw_interrupt_releases_the_physical_one() {
+    let mut g = v3(2, 32);
+    let mut lrs = FakeLrs::new(GicVersion::V3, 4);
+    enable_spi(&mut g, 48, 0x20);
+    // Pending in the model, cleared by the guest before it is ever loaded.
+    g.inject(48, Some(80), None);
+    wr(&mut g, 0, GICD + 0x284, 4, 1 << 16);
+    assert_eq!(g.take_hw_deactivation(), Some(80));
+    assert_eq!(g.take_hw_deactivation(), None);
+    // Loaded on vCPU 0, cleared by vCPU 1 before vCPU 0's guest takes it.
+    g.inject(48, Some(80), None);
+    g.flush_lrs(0, &mut lrs);
+    wr(&mut g, 1, GICD + 0x284, 4, 1 << 16);
+    assert_eq!(g.take_hw_deactivation(), None, "still in the LR");
+    g.sync_lrs(0, &mut lrs);
+    assert_eq!(g.take_hw_deactivation(), Some(80));
+    // Taken by the guest, then deactivated through ICACTIVER instead of an EOI.
+    g.inject(48, Some(80), None);
+    g.flush_lrs(0, &mut lrs);
+    lrs.ack();
+    g.sync_lrs(0, &mut lrs);
+    wr(&mut g, 0, GICD + 0x384, 4, 1 << 16);
+    assert_eq!(g.take_hw_deactivation(), Some(80));
+    // A software interrupt never asks for a physical deactivation.
+    g.inject(49, None, None);
+    wr(&mut g, 0, GICD + 0x284, 4, 1 << 17);
+    assert_eq!(g.take_hw_deactivation(), None);
+    // Taken and EOI'd by the guest: the HW bit did it, nothing to do.
+    g.inject(48, Some(80), None);
+    assert_eq!(drain(&mut g, 0, &mut lrs), vec![48]);
+    assert_eq!(g.take_hw_deactivation(), None);
 }
