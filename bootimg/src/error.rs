@@ -30,6 +30,15 @@ pub enum ParseError {
     },
 }
 
+/// Why [`crate::image::read_header`] failed.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("cannot read the header")]
+    Io(#[source] std::io::Error),
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+}
+
 /// A page size bootimg refuses, both when reading and when writing an image.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PageSizeError {

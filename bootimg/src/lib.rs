@@ -17,8 +17,8 @@ pub mod info;
 pub mod layout;
 pub mod writer;
 
-pub use error::{BuildError, ConfigError, PageSizeError, ParseError};
+pub use error::{BuildError, ConfigError, PageSizeError, ParseError, ReadError};
 pub use header::{Header, HeaderV3, LegacyHeader};
-pub use image::BootImage;
+pub use image::{read_header, BootImage};
 pub use layout::{Layout, Section};
 pub use writer::{build, IdMode, Parts};
