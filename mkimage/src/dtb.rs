@@ -1,5 +1,7 @@
 //! `mkimage dtb`: guest (and hypervisor) DTB patching through the `dts` library.
 
+pub mod for_board;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -15,8 +17,15 @@ use crate::env::{read_input, write_output};
     Numbers are decimal or 0x-prefixed hex; sizes may end in K, M or G."
 )]
 pub struct Args {
-    /// Input DTB (`-` reads standard input)
-    input: PathBuf,
+    /// Input DTB (`-` reads standard input); optional with --board
+    #[arg(required_unless_present = "board")]
+    input: Option<PathBuf>,
+    /// Start from this board's hypervisor or VM0 DTB (see --role)
+    #[arg(long, requires = "role")]
+    board: Option<String>,
+    /// Which of the board's DTBs to build
+    #[arg(long, value_enum, requires = "board")]
+    role: Option<for_board::Role>,
     /// Output DTB (`-` writes standard output)
     #[arg(short, long)]
     output: PathBuf,
@@ -127,8 +136,22 @@ fn apply(tree: &mut Tree, args: &Args) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let blob = read_input(&args.input)?;
-    let mut tree = Tree::from_dtb(&blob).with_context(|| format!("{}", args.input.display()))?;
+    let blob = args.input.as_deref().map(read_input).transpose()?;
+    let in_context = |e: anyhow::Error| match &args.input {
+        Some(p) => e.context(p.display().to_string()),
+        None => e,
+    };
+    let mut tree = match (&args.board, args.role) {
+        (Some(b), Some(role)) => {
+            let board = crate::board::Board::load(b)?;
+            // The initrd goes in with the other edits below.
+            for_board::build(&board, role, blob.as_deref(), None).map_err(in_context)?
+        }
+        _ => {
+            let blob = blob.context("give an input DTB")?;
+            Tree::from_dtb(&blob).map_err(|e| in_context(e.into()))?
+        }
+    };
     apply(&mut tree, &args)?;
     write_output(&args.output, &tree.to_dtb()?)
 }
