@@ -10,6 +10,9 @@ const GICH_VTR: usize = 0x04;
 const GICH_ELRSR0: usize = 0x30;
 const GICH_ELRSR1: usize = 0x34;
 const GICH_LR0: usize = 0x100;
+const GICH_VMCR: usize = 0x08;
+const GICH_APR: usize = 0xf0;
+const GICH_HCR_EN: u32 = 1 << 0;
 const GICH_HCR_UIE: u32 = 1 << 1;
 /// GICH_LR0..GICH_LR63.
 const MAX_LRS: usize = 64;
@@ -31,6 +34,33 @@ impl GichListRegs {
         // SAFETY: as in `rd`.
         unsafe { write_volatile((self.base + off) as *mut u32, v) }
     }
+
+    /// Turns the virtual CPU interface on (`GICH_HCR.En`), maintenance enables off. Once
+    /// per pCPU, before the first vCPU entry.
+    pub fn enable(&self) {
+        self.wr(GICH_HCR, GICH_HCR_EN);
+    }
+
+    /// Saves the per-vCPU interface state a pCPU switching vCPUs must keep (after sync).
+    pub fn save(&self) -> VcpuIfState {
+        VcpuIfState {
+            vmcr: self.rd(GICH_VMCR),
+            apr: self.rd(GICH_APR),
+        }
+    }
+
+    /// Restores it (before flush).
+    pub fn restore(&self, s: &VcpuIfState) {
+        self.wr(GICH_VMCR, s.vmcr);
+        self.wr(GICH_APR, s.apr);
+    }
+}
+
+/// GICH_VMCR (the guest's GICV_CTLR, PMR, BPRs) and GICH_APR (active priorities).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VcpuIfState {
+    pub vmcr: u32,
+    pub apr: u32,
 }
 
 impl ListRegs for GichListRegs {

@@ -1165,3 +1165,54 @@ fn guest_dropping_a_hw_interrupt_releases_the_physical_one() {
     assert_eq!(drain(&mut g, 0, &mut lrs), vec![48]);
     assert_eq!(g.take_hw_deactivation(), None);
 }
+
+/// Host cost of the hot paths, for the record (no assertion on time):
+/// `cargo test -p minos-payload --release -- --ignored --nocapture vgic_cost`.
+#[test]
+#[ignore]
+fn vgic_cost() {
+    use std::time::Instant;
+    const N: u32 = 200_000;
+    let mut g = v3(4, 256);
+    let mut lrs = FakeLrs::new(GicVersion::V3, 4);
+    for id in 32..288 {
+        enable_spi(&mut g, id, (id % 200) as u8);
+    }
+    let t = Instant::now();
+    for _ in 0..N {
+        g.flush_lrs(0, &mut lrs);
+        g.sync_lrs(0, &mut lrs);
+    }
+    let idle = t.elapsed().as_nanos() / u128::from(N);
+    let t = Instant::now();
+    for i in 0..N {
+        g.inject(32 + i % 256, None, None);
+        g.flush_lrs(0, &mut lrs);
+        let lr = lrs.ack().unwrap();
+        lrs.eoi(lr.vintid);
+        g.sync_lrs(0, &mut lrs);
+    }
+    let one = t.elapsed().as_nanos() / u128::from(N);
+    for id in 32..42 {
+        g.inject(id, None, None);
+    }
+    let t = Instant::now();
+    for _ in 0..N {
+        g.flush_lrs(0, &mut lrs);
+        g.sync_lrs(0, &mut lrs);
+    }
+    let ten = t.elapsed().as_nanos() / u128::from(N);
+    let t = Instant::now();
+    for _ in 0..N {
+        std::hint::black_box(g.mmio_read(0, GICD + 8, 4).unwrap());
+    }
+    let iidr = t.elapsed().as_nanos() / u128::from(N);
+    let t = Instant::now();
+    for _ in 0..N {
+        std::hint::black_box(g.write_sgi1r(0, (1 << 24) | 0b10));
+        g.flush_lrs(1, &mut lrs);
+        g.sync_lrs(1, &mut lrs);
+    }
+    let sgi = t.elapsed().as_nanos() / u128::from(N);
+    println!("vgic cost (ns, 256 SPIs, 4 LRs): flush+sync idle {idle}, inject+flush+ack+eoi+sync {one}, flush+sync with 10 pending {ten}, GICD_IIDR read {iidr}, SGI1R+flush+sync {sgi}");
+}

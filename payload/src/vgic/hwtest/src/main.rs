@@ -1,0 +1,309 @@
+//! Runs the vGIC's GICv3 hardware backend (`vgic::hw_v3`) against QEMU's GICv3 model at
+//! EL2, with a tiny EL1 guest that acknowledges and EOIs what the list registers present.
+//!
+//! Checks (each prints `VGIC-HW: <name>: PASS|FAIL ...`):
+//! * `lr-encodings`: the vGIC's ICH_LR values and ICH_ELRSR/ICH_MISR/ICH_EISR agree with
+//!   the hardware (underflow with one valid entry, EOI maintenance, empty status);
+//! * `priority-order`: ten SPIs through four list registers arrive highest priority first,
+//!   refilled at each exit, with the underflow interrupt requested while they overflow;
+//! * `hw-deactivate`: a virtual SPI linked to an active physical SPI is deactivated
+//!   physically by the guest's EOI;
+//! * `sgi1r`: an SGI from `write_sgi1r` reaches the guest.
+#![no_std]
+#![no_main]
+
+mod boot;
+mod phys_gic;
+mod pl011;
+mod sysreg;
+
+#[allow(dead_code)]
+#[path = "../../mod.rs"]
+mod vgic;
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+
+use sysreg::{mrs, msr};
+use vgic::hw_v3::{enable_virtual_cpu_interface, IchListRegs};
+use vgic::lr::{encode_v3, Lr, LrState};
+use vgic::{reset_lrs, GicVersion, ListRegs, Vgic, VgicConfig};
+
+const VGICD: u64 = 0x0800_0000;
+const VGICR: u64 = 0x080a_0000;
+const CHECKS: u32 = 4;
+/// The virtual SPI linked to physical SPI 40.
+const HW_VIRQ: u32 = 45;
+const SGI: u32 = 2;
+
+/// A bump allocator: the vGIC allocates only in `new`.
+struct Bump {
+    arena: UnsafeCell<[u8; 1 << 18]>,
+    next: UnsafeCell<usize>,
+}
+
+// SAFETY: one CPU, and EL2 never re-enters itself.
+unsafe impl Sync for Bump {}
+
+// SAFETY: hands out disjoint, aligned ranges of the arena; never frees.
+unsafe impl GlobalAlloc for Bump {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let base = self.arena.get() as usize;
+        let start = (base + *self.next.get() + l.align() - 1) & !(l.align() - 1);
+        if start + l.size() > base + (1 << 18) {
+            return core::ptr::null_mut();
+        }
+        *self.next.get() = start + l.size() - base;
+        start as *mut u8
+    }
+    unsafe fn dealloc(&self, _: *mut u8, _: Layout) {}
+}
+
+#[global_allocator]
+static HEAP: Bump = Bump {
+    arena: UnsafeCell::new([0; 1 << 18]),
+    next: UnsafeCell::new(0),
+};
+
+#[derive(PartialEq, Eq)]
+enum Phase {
+    Priority,
+    Hw,
+    Sgi,
+}
+
+struct Harness {
+    vgic: Vgic,
+    lrs: IchListRegs,
+    phase: Phase,
+    seen: Vec<u32>,
+    want: Vec<u32>,
+    uie_requested: bool,
+    passed: u32,
+}
+
+struct Global(UnsafeCell<Option<Harness>>);
+// SAFETY: one CPU, and EL2 never re-enters itself.
+unsafe impl Sync for Global {}
+static STATE: Global = Global(UnsafeCell::new(None));
+
+fn state() -> &'static mut Harness {
+    // SAFETY: set once in el2_main before the guest runs; only EL2 code touches it, never
+    // re-entrantly.
+    unsafe { (*STATE.0.get()).as_mut().expect("harness state") }
+}
+
+fn check(h: &mut Harness, name: &str, ok: bool, detail: core::fmt::Arguments) {
+    if ok {
+        h.passed += 1;
+        println!("VGIC-HW: {}: PASS {}", name, detail);
+    } else {
+        println!("VGIC-HW: {}: FAIL {}", name, detail);
+    }
+}
+
+fn power_off() -> ! {
+    // PSCI SYSTEM_OFF; QEMU's conduit is SMC when EL2 exists and EL3 does not.
+    // SAFETY: hands the machine back to QEMU.
+    unsafe { core::arch::asm!("smc #0", in("x0") 0x8400_0008u64, options(noreturn)) }
+}
+
+/// The hardware's view of list-register state, compared with what the vGIC's fake assumes.
+fn probe_lrs(lrs: &mut IchListRegs) -> bool {
+    let n = lrs.count();
+    let pending = |id| Lr {
+        vintid: id,
+        priority: 0x80,
+        group1: true,
+        state: LrState::Pending,
+        ..Lr::default()
+    };
+    reset_lrs(lrs);
+    let all_empty = lrs.elrsr() & ((1 << n) - 1) == (1 << n) - 1;
+    lrs.write(0, encode_v3(&pending(50)));
+    lrs.set_underflow_irq(true);
+    let misr_u1 = mrs!("S3_4_C12_C11_2") & 0x2 != 0; // ICH_MISR_EL2.U with one valid
+    let back = lrs.read(0) == encode_v3(&pending(50));
+    lrs.write(1, encode_v3(&pending(51)));
+    let misr_u2 = mrs!("S3_4_C12_C11_2") & 0x2 != 0; // two valid: no underflow
+    let elrsr = lrs.elrsr() & 0b11 == 0;
+    reset_lrs(lrs);
+    let eoi = Lr {
+        vintid: 52,
+        eoi_maint: true,
+        ..Lr::default()
+    };
+    lrs.write(0, encode_v3(&eoi));
+    let misr_eoi = mrs!("S3_4_C12_C11_2") & 0x1 != 0; // ICH_MISR_EL2.EOI
+    let eisr = mrs!("S3_4_C12_C11_3") & 0x1 != 0; // ICH_EISR_EL2
+    let not_empty = lrs.elrsr() & 1 == 0;
+    reset_lrs(lrs);
+    let ok = all_empty && misr_u1 && back && !misr_u2 && elrsr && misr_eoi && eisr && not_empty;
+    if !ok {
+        println!(
+            "VGIC-HW: probe: empty={all_empty} u1={misr_u1} readback={back} u2={misr_u2} \
+             elrsr={elrsr} eoi={misr_eoi} eisr={eisr} eoi-not-empty={not_empty}"
+        );
+    }
+    ok
+}
+
+/// Programs the virtual distributor/redistributor as a Linux guest would.
+fn guest_gic_setup(g: &mut Vgic) {
+    let w = |g: &mut Vgic, a: u64, s: u8, v: u64| {
+        g.mmio_write(0, a, s, v).expect("valid vGIC access");
+    };
+    w(g, VGICR + 0x14, 4, 0);
+    w(g, VGICR + 0x1_0080, 4, 0xffff_ffff);
+    w(g, VGICR + 0x1_0100, 4, 1 << SGI);
+    w(g, VGICR + 0x1_0400 + u64::from(SGI), 1, 0x10);
+    w(g, VGICD + 0x84, 4, 0xffff_ffff);
+    w(g, VGICD + 0x104, 4, 0xffff_ffff);
+    w(g, VGICD, 4, 0x12);
+}
+
+#[no_mangle]
+extern "C" fn el2_main() -> ! {
+    println!("VGIC-HW: start");
+    msr!("S3_4_C12_C9_5", 0xf); // ICC_SRE_EL2: SRE, DFB, DIB, Enable (EL1 may use SRE)
+    msr!("S3_4_C1_C1_0", (1 << 31) | (1 << 4) | (1 << 3)); // HCR_EL2: RW, IMO, FMO
+    phys_gic::init();
+    enable_virtual_cpu_interface();
+    let mut lrs = IchListRegs;
+    let mut vgic = Vgic::new(VgicConfig {
+        version: GicVersion::V3,
+        nr_vcpus: 1,
+        nr_spis: 64,
+        dist_base: VGICD,
+        redist_base: VGICR,
+    });
+    guest_gic_setup(&mut vgic);
+
+    // SAFETY: nothing else runs yet.
+    unsafe {
+        *STATE.0.get() = Some(Harness {
+            vgic,
+            lrs,
+            phase: Phase::Priority,
+            seen: Vec::new(),
+            want: Vec::new(),
+            uie_requested: false,
+            passed: 0,
+        })
+    };
+    let h = state();
+    let ok = probe_lrs(&mut lrs);
+    let n = lrs.count();
+    check(h, "lr-encodings", ok, format_args!("({n} list registers)"));
+
+    // Ten SPIs whose priority order is not their INTID order.
+    let prios: [u8; 10] = [0x90, 0x10, 0x80, 0x20, 0x70, 0x30, 0x60, 0x40, 0x50, 0x00];
+    for (k, &p) in prios.iter().enumerate() {
+        let id = 32 + k as u32;
+        h.vgic
+            .mmio_write(0, VGICD + 0x400 + u64::from(id), 1, p.into())
+            .expect("prio");
+        h.vgic.inject(id, None, None);
+    }
+    let mut want: Vec<u32> = (32..42).collect();
+    want.sort_by_key(|&id| prios[(id - 32) as usize]);
+    h.want = want;
+    h.vgic.flush_lrs(0, &mut h.lrs);
+    h.uie_requested = mrs!("S3_4_C12_C11_0") & 0x2 != 0; // ICH_HCR_EL2.UIE
+                                                         // SAFETY: the guest code and stack are part of this image.
+    unsafe {
+        boot::enter_guest(
+            boot::guest_entry as *const () as usize,
+            core::ptr::addr_of!(boot::__guest_stack_top) as usize,
+        )
+    }
+}
+
+fn finish(h: &mut Harness) -> ! {
+    println!("VGIC-HW: done {}/{}", h.passed, CHECKS);
+    power_off()
+}
+
+fn on_guest_irq(intid: u32) {
+    let h = state();
+    h.vgic.sync_lrs(0, &mut h.lrs);
+    match h.phase {
+        Phase::Priority => {
+            h.seen.push(intid);
+            if h.seen.len() == h.want.len() {
+                let ok = h.seen == h.want && h.uie_requested;
+                let (seen, uie) = (h.seen.clone(), h.uie_requested);
+                check(
+                    h,
+                    "priority-order",
+                    ok,
+                    format_args!("got {seen:?}, UIE requested {uie}"),
+                );
+                let active = phys_gic::make_active();
+                h.vgic.inject(HW_VIRQ, Some(phys_gic::SPI), None);
+                h.phase = Phase::Hw;
+                if !active {
+                    check(
+                        h,
+                        "hw-deactivate",
+                        false,
+                        format_args!("physical SPI not active"),
+                    );
+                    finish(h);
+                }
+            }
+        }
+        Phase::Hw => {
+            let still_active = phys_gic::is_active();
+            let ok = intid == HW_VIRQ && !still_active;
+            check(
+                h,
+                "hw-deactivate",
+                ok,
+                format_args!(
+                    "vINTID {intid}, physical SPI 40 active after the guest's EOI: {still_active}"
+                ),
+            );
+            h.vgic.write_sgi1r(0, (u64::from(SGI) << 24) | 1);
+            h.phase = Phase::Sgi;
+        }
+        Phase::Sgi => {
+            check(h, "sgi1r", intid == SGI, format_args!("vINTID {intid}"));
+            finish(h);
+        }
+    }
+    h.vgic.flush_lrs(0, &mut h.lrs);
+}
+
+/// A synchronous exception from the guest: only HVCs are expected.
+#[no_mangle]
+extern "C" fn el2_sync(frame: &mut [u64; 32]) {
+    let esr = mrs!("esr_el2");
+    let (ec, imm) = (esr >> 26, esr & 0xffff);
+    match (ec, imm) {
+        (0x16, 1) => on_guest_irq(frame[0] as u32),
+        (0x16, 3) => {
+            println!("VGIC-HW: FATAL guest exception, ESR_EL1 {:#x}", frame[0]);
+            power_off()
+        }
+        _ => {
+            println!("VGIC-HW: FATAL unexpected trap, ESR_EL2 {esr:#x}");
+            power_off()
+        }
+    }
+}
+
+#[no_mangle]
+extern "C" fn el2_fatal(esr: u64, elr: u64) -> ! {
+    println!("VGIC-HW: FATAL EL2 exception, ESR_EL2 {esr:#x} ELR_EL2 {elr:#x}");
+    power_off()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("VGIC-HW: FATAL panic: {info}");
+    power_off()
+}
