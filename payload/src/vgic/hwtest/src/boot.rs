@@ -154,11 +154,55 @@ guest_bad:
     mrs x0, esr_el1
     hvc #3
     b guest_bad
+
+// The GICv2 flavour: the CPU interface is the memory-mapped GICV frame (no stage 2 here,
+// so the guest addresses it directly). The hypervisor gets the whole IAR value (CPUID too).
+.balign 2048
+guest_vectors_v2:
+    ventry guest_bad        // current EL, SP0
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad        // current EL, SPx: sync
+    ventry guest_irq_v2     // IRQ
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad
+    ventry guest_bad
+
+.global guest_entry_v2
+guest_entry_v2:
+    adr x0, guest_vectors_v2
+    msr vbar_el1, x0
+    ldr x1, =0x08040000
+    mov w0, #0xff
+    str w0, [x1, #0x4]          // GICV_PMR
+    mov w0, #1
+    str w0, [x1, #0x0]          // GICV_CTLR.EnableGrp0
+    msr daifclr, #2
+6:  wfi
+    b 6b
+
+guest_irq_v2:
+    stp x0, x1, [sp, #-16]!
+    ldr x1, =0x08040000
+    ldr w0, [x1, #0xc]          // GICV_IAR
+    str w0, [x1, #0x10]         // GICV_EOIR (ignored for spurious 1023)
+    hvc #1
+    ldp x0, x1, [sp], #16
+    eret
 "#
 );
 
 extern "C" {
     pub fn enter_guest(entry: usize, sp_el1: usize) -> !;
     pub fn guest_entry();
+    pub fn guest_entry_v2();
     pub static __guest_stack_top: u8;
 }

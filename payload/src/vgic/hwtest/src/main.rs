@@ -1,14 +1,17 @@
-//! Runs the vGIC's GICv3 hardware backend (`vgic::hw_v3`) against QEMU's GICv3 model at
-//! EL2, with a tiny EL1 guest that acknowledges and EOIs what the list registers present.
+//! Runs the vGIC's hardware backends (`vgic::hw_v3` on GICv3, `vgic::hw_v2` on GICv2)
+//! against QEMU's GIC models at EL2, with a tiny EL1 guest that acknowledges and EOIs what
+//! the list registers present. The GIC version is whatever QEMU was started with.
 //!
 //! Checks (each prints `VGIC-HW: <name>: PASS|FAIL ...`):
-//! * `lr-encodings`: the vGIC's ICH_LR values and ICH_ELRSR/ICH_MISR/ICH_EISR agree with
-//!   the hardware (underflow with one valid entry, EOI maintenance, empty status);
+//! * `lr-encodings`: the vGIC's list-register values and the empty/maintenance status
+//!   registers (ELRSR, MISR, EISR) agree with the hardware (underflow with one valid
+//!   entry, EOI maintenance, empty status);
 //! * `priority-order`: ten SPIs through four list registers arrive highest priority first,
 //!   refilled at each exit, with the underflow interrupt requested while they overflow;
 //! * `hw-deactivate`: a virtual SPI linked to an active physical SPI is deactivated
 //!   physically by the guest's EOI;
-//! * `sgi1r`: an SGI from `write_sgi1r` reaches the guest.
+//! * `sgi`: an SGI sent by vCPU 1 (ICC_SGI1R_EL1 on v3, GICD_SGIR on v2) reaches the
+//!   guest on vCPU 0, with the source CPU in GICV_IAR on v2.
 #![no_std]
 #![no_main]
 
@@ -28,12 +31,15 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 
 use sysreg::{mrs, msr};
+use vgic::hw_v2::GichListRegs;
 use vgic::hw_v3::{enable_virtual_cpu_interface, IchListRegs};
-use vgic::lr::{encode_v3, Lr, LrState};
+use vgic::lr::{encode_v2, encode_v3, Lr, LrState};
 use vgic::{reset_lrs, GicVersion, ListRegs, Vgic, VgicConfig};
 
 const VGICD: u64 = 0x0800_0000;
 const VGICR: u64 = 0x080a_0000;
+/// QEMU virt's GICv2 virtual interface control frame.
+const GICH: usize = 0x0803_0000;
 const CHECKS: u32 = 4;
 /// The virtual SPI linked to physical SPI 40.
 const HW_VIRQ: u32 = 45;
@@ -68,6 +74,79 @@ static HEAP: Bump = Bump {
     next: UnsafeCell::new(0),
 };
 
+/// The list registers of whichever GIC this is.
+enum AnyLrs {
+    V3(IchListRegs),
+    V2(GichListRegs),
+}
+
+impl ListRegs for AnyLrs {
+    fn count(&self) -> usize {
+        match self {
+            AnyLrs::V3(l) => l.count(),
+            AnyLrs::V2(l) => l.count(),
+        }
+    }
+    fn read(&self, i: usize) -> u64 {
+        match self {
+            AnyLrs::V3(l) => l.read(i),
+            AnyLrs::V2(l) => l.read(i),
+        }
+    }
+    fn write(&mut self, i: usize, v: u64) {
+        match self {
+            AnyLrs::V3(l) => l.write(i, v),
+            AnyLrs::V2(l) => l.write(i, v),
+        }
+    }
+    fn elrsr(&self) -> u64 {
+        match self {
+            AnyLrs::V3(l) => l.elrsr(),
+            AnyLrs::V2(l) => l.elrsr(),
+        }
+    }
+    fn set_underflow_irq(&mut self, on: bool) {
+        match self {
+            AnyLrs::V3(l) => l.set_underflow_irq(on),
+            AnyLrs::V2(l) => l.set_underflow_irq(on),
+        }
+    }
+}
+
+impl AnyLrs {
+    fn v3(&self) -> bool {
+        matches!(self, AnyLrs::V3(_))
+    }
+    fn encode(&self, lr: &Lr) -> u64 {
+        match self {
+            AnyLrs::V3(_) => encode_v3(lr),
+            AnyLrs::V2(_) => u64::from(encode_v2(lr)),
+        }
+    }
+    /// (MISR, EISR) of the virtual interface control.
+    fn misr_eisr(&self) -> (u64, u64) {
+        match self {
+            AnyLrs::V3(_) => (mrs!("S3_4_C12_C11_2"), mrs!("S3_4_C12_C11_3")),
+            AnyLrs::V2(l) => {
+                // SAFETY: GICH_MISR and GICH_EISR0 in QEMU virt's GICH frame.
+                unsafe {
+                    (
+                        u64::from(core::ptr::read_volatile((l.base + 0x10) as *const u32)),
+                        u64::from(core::ptr::read_volatile((l.base + 0x20) as *const u32)),
+                    )
+                }
+            }
+        }
+    }
+    fn uie(&self) -> bool {
+        match self {
+            AnyLrs::V3(_) => mrs!("S3_4_C12_C11_0") & 0x2 != 0, // ICH_HCR_EL2.UIE
+            // SAFETY: GICH_HCR in QEMU virt's GICH frame.
+            AnyLrs::V2(l) => unsafe { core::ptr::read_volatile(l.base as *const u32) & 0x2 != 0 },
+        }
+    }
+}
+
 #[derive(PartialEq, Eq)]
 enum Phase {
     Priority,
@@ -77,7 +156,7 @@ enum Phase {
 
 struct Harness {
     vgic: Vgic,
-    lrs: IchListRegs,
+    lrs: AnyLrs,
     phase: Phase,
     seen: Vec<u32>,
     want: Vec<u32>,
@@ -112,33 +191,35 @@ fn power_off() -> ! {
 }
 
 /// The hardware's view of list-register state, compared with what the vGIC's fake assumes.
-fn probe_lrs(lrs: &mut IchListRegs) -> bool {
+fn probe_lrs(lrs: &mut AnyLrs) -> bool {
     let n = lrs.count();
     let pending = |id| Lr {
         vintid: id,
         priority: 0x80,
-        group1: true,
+        group1: lrs.v3(),
         state: LrState::Pending,
         ..Lr::default()
     };
+    let (p50, p51) = (lrs.encode(&pending(50)), lrs.encode(&pending(51)));
     reset_lrs(lrs);
     let all_empty = lrs.elrsr() & ((1 << n) - 1) == (1 << n) - 1;
-    lrs.write(0, encode_v3(&pending(50)));
+    lrs.write(0, p50);
     lrs.set_underflow_irq(true);
-    let misr_u1 = mrs!("S3_4_C12_C11_2") & 0x2 != 0; // ICH_MISR_EL2.U with one valid
-    let back = lrs.read(0) == encode_v3(&pending(50));
-    lrs.write(1, encode_v3(&pending(51)));
-    let misr_u2 = mrs!("S3_4_C12_C11_2") & 0x2 != 0; // two valid: no underflow
+    let misr_u1 = lrs.misr_eisr().0 & 0x2 != 0; // MISR.U with one valid entry
+    let back = lrs.read(0) == p50;
+    lrs.write(1, p51);
+    let misr_u2 = lrs.misr_eisr().0 & 0x2 != 0; // two valid: no underflow
     let elrsr = lrs.elrsr() & 0b11 == 0;
     reset_lrs(lrs);
-    let eoi = Lr {
+    let eoi = lrs.encode(&Lr {
         vintid: 52,
         eoi_maint: true,
         ..Lr::default()
-    };
-    lrs.write(0, encode_v3(&eoi));
-    let misr_eoi = mrs!("S3_4_C12_C11_2") & 0x1 != 0; // ICH_MISR_EL2.EOI
-    let eisr = mrs!("S3_4_C12_C11_3") & 0x1 != 0; // ICH_EISR_EL2
+    });
+    lrs.write(0, eoi);
+    let (misr, eisr) = lrs.misr_eisr();
+    let misr_eoi = misr & 0x1 != 0; // MISR.EOI
+    let eisr = eisr & 0x1 != 0;
     let not_empty = lrs.elrsr() & 1 == 0;
     reset_lrs(lrs);
     let ok = all_empty && misr_u1 && back && !misr_u2 && elrsr && misr_eoi && eisr && not_empty;
@@ -151,36 +232,57 @@ fn probe_lrs(lrs: &mut IchListRegs) -> bool {
     ok
 }
 
-/// Programs the virtual distributor/redistributor as a Linux guest would.
-fn guest_gic_setup(g: &mut Vgic) {
+/// Programs the virtual distributor (and redistributor) as a Linux guest would.
+fn guest_gic_setup(g: &mut Vgic, v3: bool) {
     let w = |g: &mut Vgic, a: u64, s: u8, v: u64| {
         g.mmio_write(0, a, s, v).expect("valid vGIC access");
     };
-    w(g, VGICR + 0x14, 4, 0);
-    w(g, VGICR + 0x1_0080, 4, 0xffff_ffff);
-    w(g, VGICR + 0x1_0100, 4, 1 << SGI);
-    w(g, VGICR + 0x1_0400 + u64::from(SGI), 1, 0x10);
-    w(g, VGICD + 0x84, 4, 0xffff_ffff);
-    w(g, VGICD + 0x104, 4, 0xffff_ffff);
-    w(g, VGICD, 4, 0x12);
+    if v3 {
+        w(g, VGICR + 0x14, 4, 0);
+        w(g, VGICR + 0x1_0080, 4, 0xffff_ffff);
+        w(g, VGICR + 0x1_0100, 4, 1 << SGI);
+        w(g, VGICR + 0x1_0400 + u64::from(SGI), 1, 0x10);
+        w(g, VGICD + 0x84, 4, 0xffff_ffff);
+        w(g, VGICD + 0x104, 4, 0xffff_ffff);
+        w(g, VGICD, 4, 0x12);
+    } else {
+        // Group 0 throughout, as Linux' GICv2 driver leaves it; SPIs to CPU 0.
+        w(g, VGICD + 0x100, 4, 1 << SGI);
+        w(g, VGICD + 0x400 + u64::from(SGI), 1, 0x10);
+        for i in (32..64).step_by(4) {
+            w(g, VGICD + 0x800 + i, 4, 0x0101_0101);
+        }
+        w(g, VGICD + 0x104, 4, 0xffff_ffff);
+        w(g, VGICD, 4, 0x1);
+    }
 }
 
 #[no_mangle]
 extern "C" fn el2_main() -> ! {
-    println!("VGIC-HW: start");
-    msr!("S3_4_C12_C9_5", 0xf); // ICC_SRE_EL2: SRE, DFB, DIB, Enable (EL1 may use SRE)
+    // ID_AA64PFR0_EL1.GIC: GICv3 system registers present?
+    let v3 = (mrs!("S3_0_C0_C4_0") >> 24) & 0xf != 0;
+    println!("VGIC-HW: start (GICv{})", if v3 { 3 } else { 2 });
+    if v3 {
+        msr!("S3_4_C12_C9_5", 0xf); // ICC_SRE_EL2: SRE, DFB, DIB, Enable (EL1 may use SRE)
+    }
     msr!("S3_4_C1_C1_0", (1 << 31) | (1 << 4) | (1 << 3)); // HCR_EL2: RW, IMO, FMO
-    phys_gic::init();
-    enable_virtual_cpu_interface();
-    let mut lrs = IchListRegs;
+    phys_gic::init(v3);
+    let lrs = if v3 {
+        enable_virtual_cpu_interface();
+        AnyLrs::V3(IchListRegs)
+    } else {
+        let l = GichListRegs { base: GICH };
+        l.enable();
+        AnyLrs::V2(l)
+    };
     let mut vgic = Vgic::new(VgicConfig {
-        version: GicVersion::V3,
-        nr_vcpus: 1,
+        version: if v3 { GicVersion::V3 } else { GicVersion::V2 },
+        nr_vcpus: 2,
         nr_spis: 64,
         dist_base: VGICD,
         redist_base: VGICR,
     });
-    guest_gic_setup(&mut vgic);
+    guest_gic_setup(&mut vgic, v3);
 
     // SAFETY: nothing else runs yet.
     unsafe {
@@ -195,8 +297,8 @@ extern "C" fn el2_main() -> ! {
         })
     };
     let h = state();
-    let ok = probe_lrs(&mut lrs);
-    let n = lrs.count();
+    let ok = probe_lrs(&mut h.lrs);
+    let n = h.lrs.count();
     check(h, "lr-encodings", ok, format_args!("({n} list registers)"));
 
     // Ten SPIs whose priority order is not their INTID order.
@@ -212,14 +314,14 @@ extern "C" fn el2_main() -> ! {
     want.sort_by_key(|&id| prios[(id - 32) as usize]);
     h.want = want;
     h.vgic.flush_lrs(0, &mut h.lrs);
-    h.uie_requested = mrs!("S3_4_C12_C11_0") & 0x2 != 0; // ICH_HCR_EL2.UIE
-                                                         // SAFETY: the guest code and stack are part of this image.
-    unsafe {
-        boot::enter_guest(
-            boot::guest_entry as *const () as usize,
-            core::ptr::addr_of!(boot::__guest_stack_top) as usize,
-        )
-    }
+    h.uie_requested = h.lrs.uie();
+    let entry = if v3 {
+        boot::guest_entry as *const () as usize
+    } else {
+        boot::guest_entry_v2 as *const () as usize
+    };
+    // SAFETY: the guest code and stack are part of this image.
+    unsafe { boot::enter_guest(entry, core::ptr::addr_of!(boot::__guest_stack_top) as usize) }
 }
 
 fn finish(h: &mut Harness) -> ! {
@@ -227,8 +329,12 @@ fn finish(h: &mut Harness) -> ! {
     power_off()
 }
 
-fn on_guest_irq(intid: u32) {
+fn on_guest_irq(iar: u32) {
     let h = state();
+    let (intid, source) = (iar & 0x3ff, (iar >> 10) & 7);
+    if intid >= 1020 {
+        return; // spurious: nothing was taken
+    }
     h.vgic.sync_lrs(0, &mut h.lrs);
     match h.phase {
         Phase::Priority => {
@@ -242,7 +348,8 @@ fn on_guest_irq(intid: u32) {
                     ok,
                     format_args!("got {seen:?}, UIE requested {uie}"),
                 );
-                let active = phys_gic::make_active();
+                let v3 = h.lrs.v3();
+                let active = phys_gic::make_active(v3);
                 h.vgic.inject(HW_VIRQ, Some(phys_gic::SPI), None);
                 h.phase = Phase::Hw;
                 if !active {
@@ -267,11 +374,27 @@ fn on_guest_irq(intid: u32) {
                     "vINTID {intid}, physical SPI 40 active after the guest's EOI: {still_active}"
                 ),
             );
-            h.vgic.write_sgi1r(0, (u64::from(SGI) << 24) | 1);
+            // vCPU 1 sends the SGI to vCPU 0 (Aff0 0 / CPU target 0).
+            if h.lrs.v3() {
+                h.vgic.write_sgi1r(1, (u64::from(SGI) << 24) | 1);
+            } else {
+                let sgir = (1 << 16) | u64::from(SGI);
+                h.vgic
+                    .mmio_write(1, VGICD + 0xf00, 4, sgir)
+                    .expect("GICD_SGIR");
+            }
             h.phase = Phase::Sgi;
         }
         Phase::Sgi => {
-            check(h, "sgi1r", intid == SGI, format_args!("vINTID {intid}"));
+            // GICv3 has no source in IAR; GICv2 reports the sender (vCPU 1).
+            let want_source = if h.lrs.v3() { 0 } else { 1 };
+            let ok = intid == SGI && source == want_source;
+            check(
+                h,
+                "sgi",
+                ok,
+                format_args!("vINTID {intid} from CPU {source}"),
+            );
             finish(h);
         }
     }
