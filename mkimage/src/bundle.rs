@@ -63,7 +63,7 @@ pub struct Args {
     /// Root filesystem: a folder (made into ext4 with mke2fs -d) or a filesystem image
     #[arg(long)]
     rootfs: Option<PathBuf>,
-    /// A guest boot.img to put in guests/ on the boot partition (repeatable)
+    /// A guest boot.img to put on the boot partition, under its own name (repeatable)
     #[arg(long = "guest", value_name = "BOOT_IMG")]
     guests: Vec<PathBuf>,
     /// Card size, e.g. 1G [default: the smallest power of two that holds everything, as QEMU's
@@ -115,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let board = Board::load(&args.board)?;
     let epoch = epoch()?;
     let fw = firmware::find(&board, args.firmware.as_deref())?;
-    let boot_files = files::collect(&board, &args, fw.as_ref())?;
+    let boot_files = files::collect(&board, &args, fw.present())?;
 
     let rootfs = match &args.rootfs {
         None => None,
@@ -180,5 +180,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!("  {} and {}", w.bmap.display(), w.manifest.display());
+    if let Some(warning) = fw.warning(&board) {
+        eprintln!("mkimage: {warning}");
+    }
     Ok(())
 }

@@ -19,9 +19,13 @@ pub enum Error {
     },
     #[error("{what} does not fit: needs {need} bytes, {room} available")]
     DoesNotFit { what: String, need: u64, room: u64 },
+    #[error(
+        "the files do not fit in FAT partition {index}: they need {need} bytes, {room} available"
+    )]
+    FilesDoNotFit { index: usize, need: u64, room: u64 },
     #[error("partition {index}: {size} bytes is too small for FAT32 (at least {min} bytes)")]
     FatTooSmall { index: usize, size: u64, min: u64 },
-    #[error("invalid file name in the FAT partition: {0:?}")]
+    #[error("invalid file name {0:?} for the FAT partition (one name in its root directory, without / \\ : * ? \" < > |)")]
     BadName(String),
     #[error("{0:?} is listed twice in the FAT partition")]
     Duplicate(String),

@@ -43,7 +43,7 @@ impl Content {
     }
 }
 
-/// One file of the FAT partition; `path` uses `/` and may name sub-directories.
+/// One file of the FAT partition's root directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FatFile {
     pub path: String,
@@ -74,20 +74,20 @@ pub fn min_size() -> u64 {
     OVERHEAD + (FAT32_MIN_CLUSTERS + 16) * (512 + 8) + 512
 }
 
-fn check_name(path: &str) -> Result<Vec<&str>> {
-    let parts: Vec<&str> = path.split('/').collect();
-    let bad = |c: &str| {
-        c.is_empty()
-            || c == "."
-            || c == ".."
-            || c.len() > 255
-            || c.chars()
-                .any(|ch| ch.is_control() || "\\:*?\"<>|".contains(ch))
-    };
-    if parts.iter().any(|c| bad(c)) {
+/// Files live in the root directory only: fatfs 0.3 writes LFN entries for `.` and `..` in
+/// new directories, which fsck.fat rejects, so sub-directories are refused rather than broken.
+fn check_name(path: &str) -> Result<()> {
+    let bad = path.is_empty()
+        || path == "."
+        || path == ".."
+        || path.len() > 255
+        || path
+            .chars()
+            .any(|ch| ch.is_control() || "/\\:*?\"<>|".contains(ch));
+    if bad {
         return Err(Error::BadName(path.to_string()));
     }
-    Ok(parts)
+    Ok(())
 }
 
 fn volume_label(label: &str) -> Result<[u8; 11]> {
@@ -112,7 +112,7 @@ fn fat_err(context: impl Into<String>) -> impl Fn(io::Error) -> Error {
     }
 }
 
-/// Formats `disk` (one partition) as FAT32 and writes `spec`'s files, directories first.
+/// Formats `disk` (one partition) as FAT32 and writes `spec`'s files in order.
 pub(crate) fn write(
     index: usize,
     mut disk: Window<'_>,
@@ -129,20 +129,15 @@ pub(crate) fn write(
 
     // Validate names and sizes before touching the disk: errors name the culprit.
     let mut seen = BTreeSet::new();
-    let mut dirs = BTreeSet::new();
-    let mut need_clusters = 1u64; // root directory
+    // The root directory: 32 bytes per entry, up to three entries per file with long names.
+    let mut need_clusters = (spec.files.len() as u64 * 96 + 64).div_ceil(u64::from(cluster));
     for f in &spec.files {
-        let parts = check_name(&f.path)?;
+        check_name(&f.path)?;
         if !seen.insert(f.path.to_ascii_lowercase()) {
             return Err(Error::Duplicate(f.path.clone()));
         }
-        for i in 1..parts.len() {
-            dirs.insert(parts[..i].join("/"));
-        }
         need_clusters += f.content.len()?.div_ceil(u64::from(cluster));
     }
-    // A directory takes a cluster; many entries could take more, which the write below reports.
-    need_clusters += dirs.len() as u64;
 
     fatfs::format_volume(
         &mut disk,
@@ -166,17 +161,10 @@ pub(crate) fn write(
     let room = u64::from(stats.free_clusters()) * u64::from(cluster);
     let need = need_clusters * u64::from(cluster);
     if need > room {
-        return Err(Error::DoesNotFit {
-            what: format!("the files of FAT partition {index}"),
-            need,
-            room,
-        });
+        return Err(Error::FilesDoNotFit { index, need, room });
     }
 
     let root = fs.root_dir();
-    for d in &dirs {
-        root.create_dir(d).map_err(fat_err(format!("mkdir {d}")))?;
-    }
     let mut buf = vec![0u8; 1 << 20];
     for f in &spec.files {
         let mut out = root
@@ -228,8 +216,8 @@ mod tests {
     #[test]
     fn names() {
         assert!(check_name("config.txt").is_ok());
-        assert_eq!(check_name("a/b/c.dtb").unwrap(), vec!["a", "b", "c.dtb"]);
-        for bad in ["", "/x", "x/", "a//b", "../x", "a/./b", "a:b", "c\u{1}"] {
+        assert!(check_name("a long name.dtb").is_ok());
+        for bad in ["", ".", "..", "a/b", "/x", "a:b", "c\u{1}"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert_eq!(&volume_label("boot").unwrap(), b"BOOT       ");

@@ -130,10 +130,7 @@ pub fn collect(board: &Board, args: &Args, fw: Option<&Firmware>) -> anyhow::Res
             .file_name()
             .and_then(|n| n.to_str())
             .with_context(|| format!("{}: not a file name", g.display()))?;
-        out.push(file(
-            &format!("guests/{name}"),
-            input(g.clone(), "--guest")?,
-        ));
+        out.push(file(name, input(g.clone(), "--guest")?));
     }
     Ok(out)
 }

@@ -19,9 +19,40 @@ fn has_all(dir: &Path, files: &[String]) -> bool {
     files.iter().all(|f| dir.join(f).is_file())
 }
 
+/// What the card holds of the firmware the board needs.
+pub enum Found {
+    NotNeeded,
+    Present(Firmware),
+    /// The board needs these files and none were found: say so once the card is written.
+    Missing(Vec<String>),
+}
+
+impl Found {
+    pub fn present(&self) -> Option<&Firmware> {
+        match self {
+            Found::Present(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The warning to print after a successful build, if any.
+    pub fn warning(&self, board: &Board) -> Option<String> {
+        let Found::Missing(files) = self else {
+            return None;
+        };
+        Some(format!(
+            "warning: no Raspberry Pi firmware ({}) found: install Debian's raspi-firmware \
+             (non-free-firmware) or give --firmware DIR. This card boots under QEMU, which loads \
+             U-Boot itself, but NOT on a real {}.",
+            files.join(", "),
+            board.model
+        ))
+    }
+}
+
 /// The firmware to put on the card: from `--firmware`, else from an installed or unpacked
-/// `raspi-firmware`. `None` when the board needs none, or (with a warning) when none is found.
-pub fn find(board: &Board, given: Option<&Path>) -> anyhow::Result<Option<Firmware>> {
+/// `raspi-firmware`.
+pub fn find(board: &Board, given: Option<&Path>) -> anyhow::Result<Found> {
     let Some(rpi) = &board.rpi else {
         if given.is_some() {
             bail!(
@@ -29,16 +60,16 @@ pub fn find(board: &Board, given: Option<&Path>) -> anyhow::Result<Option<Firmwa
                 board.name
             );
         }
-        return Ok(None);
+        return Ok(Found::NotNeeded);
     };
     if rpi.firmware.is_empty() {
-        return Ok(None);
+        return Ok(Found::NotNeeded);
     }
     if let Some(dir) = given {
         if let Some(f) = rpi.firmware.iter().find(|f| !dir.join(f).is_file()) {
             bail!("{}: no firmware file {f} there", dir.display());
         }
-        return Ok(Some(Firmware {
+        return Ok(Found::Present(Firmware {
             dir: dir.to_path_buf(),
             files: rpi.firmware.clone(),
         }));
@@ -48,17 +79,10 @@ pub fn find(board: &Board, given: Option<&Path>) -> anyhow::Result<Option<Firmwa
         defaults::cache_dir().join("pkg/raspi-firmware/usr/lib/raspi-firmware"),
     ];
     if let Some(dir) = candidates.iter().find(|d| has_all(d, &rpi.firmware)) {
-        return Ok(Some(Firmware {
+        return Ok(Found::Present(Firmware {
             dir: dir.clone(),
             files: rpi.firmware.clone(),
         }));
     }
-    eprintln!(
-        "mkimage: warning: no Raspberry Pi firmware ({}) found: install Debian's raspi-firmware \
-         (non-free-firmware) or give --firmware DIR. This card boots under QEMU, which loads \
-         U-Boot itself, but NOT on a real {}.",
-        rpi.firmware.join(", "),
-        board.model
-    );
-    Ok(None)
+    Ok(Found::Missing(rpi.firmware.clone()))
 }
