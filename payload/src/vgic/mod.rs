@@ -15,7 +15,8 @@
 //!   `GICH_HCR.En`) and clear the list registers once per pCPU with [`reset_lrs`].
 //! * **Traps.** A stage-2 data abort whose IPA satisfies [`Vgic::contains`] goes to
 //!   [`Vgic::mmio_read`] / [`Vgic::mmio_write`]; a trapped `ICC_SGI1R_EL1` write (GICv3, with
-//!   `HCR_EL2.IMO` set) goes to [`Vgic::write_sgi1r`]. An `Err` means the access itself is
+//!   `HCR_EL2.IMO` set; [`sgi1r_write_rt`] recognizes its syndrome) goes to
+//!   [`Vgic::write_sgi1r`]. An `Err` means the access itself is
 //!   invalid (bad size, misaligned, not a GIC frame, bad vCPU): inject a synchronous
 //!   external abort or skip the instruction; unimplemented registers inside a frame are
 //!   RAZ/WI and never an error.
@@ -48,9 +49,9 @@
 //! GICv2) and [`irq_state::MAX_LRS`] list registers used.
 //!
 //! Interface note: beyond the agreed contract this module adds [`Vgic::set_level`],
-//! [`Vgic::try_new`],
-//! [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`], [`Vgic::take_hw_deactivation`], [`Vgic::config`], [`vmpidr`],
-//! [`reset_lrs`] and the `BadConfig` error.
+//! [`Vgic::try_new`], [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`],
+//! [`Vgic::take_hw_deactivation`], [`Vgic::config`], [`vmpidr`], [`reset_lrs`], [`sgi1r_write_rt`], the `BadConfig` error, and the per-vCPU CPU-interface
+//! state save/restore plus interface enables in `hw_v3` / `hw_v2`.
 
 mod dist;
 mod dist_v2;
@@ -65,6 +66,8 @@ mod sgi;
 pub mod hw_v2;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod hw_v3;
+
+pub use sgi::sgi1r_write_rt;
 
 #[cfg(test)]
 mod fake;

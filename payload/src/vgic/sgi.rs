@@ -56,6 +56,16 @@ pub fn sgi1r_targets(req: &Sgi1r, sender: usize, nr_vcpus: usize) -> VcpuMask {
     m
 }
 
+/// If a trapped MSR/MRS (ESR_EL2.EC = 0x18) with syndrome `iss` is a write of
+/// `ICC_SGI1R_EL1` (op0 3, op1 0, CRn 12, CRm 11, op2 5), the number of its source register
+/// Rt (31 = XZR).
+pub fn sgi1r_write_rt(iss: u32) -> Option<u8> {
+    const ENC_MASK: u32 = (3 << 20) | (7 << 17) | (7 << 14) | (0xf << 10) | (0xf << 1) | 1;
+    // op1 = 0 and direction = write are the zero fields.
+    const SGI1R_WRITE: u32 = (3 << 20) | (5 << 17) | (12 << 10) | (11 << 1);
+    (iss & ENC_MASK == SGI1R_WRITE).then_some(((iss >> 5) & 0x1f) as u8)
+}
+
 /// The vCPUs a GICv2 `GICD_SGIR` write from `sender` reaches, and the SGI number.
 pub fn sgir_targets(v: u32, sender: usize, nr_vcpus: usize) -> (u32, VcpuMask) {
     let intid = v & 0xf;
@@ -113,6 +123,19 @@ mod tests {
         assert_eq!(sgi1r_targets(&r, 2, 4), VcpuMask(0b1011));
         assert_eq!(sgi1r_targets(&r, 0, 1), VcpuMask::EMPTY);
         assert_eq!(sgi1r_targets(&r, 63, 64), VcpuMask(u64::MAX >> 1));
+    }
+
+    #[test]
+    fn sgi1r_trap_syndrome() {
+        // msr ICC_SGI1R_EL1, x7: op0 3, op2 5, op1 0, CRn 12, Rt 7, CRm 11, write.
+        let iss = (3 << 20) | (5 << 17) | (12 << 10) | (7 << 5) | (11 << 1);
+        assert_eq!(sgi1r_write_rt(iss), Some(7));
+        assert_eq!(sgi1r_write_rt(iss | 1), None, "a read");
+        assert_eq!(sgi1r_write_rt(iss ^ (1 << 17)), None, "op2 4: not SGI1R");
+        // ICC_ASGI1R_EL1 (op2 6) and ICC_SGI0R_EL1 (op2 7) are other registers.
+        assert_eq!(sgi1r_write_rt((iss & !(7 << 17)) | (6 << 17)), None);
+        assert_eq!(sgi1r_write_rt((iss & !(7 << 17)) | (7 << 17)), None);
+        assert_eq!(sgi1r_write_rt(iss | (31 << 5)), Some(31));
     }
 
     #[test]

@@ -138,7 +138,8 @@ guest_entry:
 4:  wfi
     b 4b
 
-// Take the interrupt, EOI it (drop + deactivate), tell the hypervisor which it was.
+// Take the interrupt, EOI it (drop + deactivate), tell the hypervisor which it was. If the
+// hypervisor answers x0 != 0, send the SGI described by x1 (a trapped ICC_SGI1R_EL1 write).
 guest_irq:
     stp x0, x1, [sp, #-16]!
     mrs x0, S3_0_C12_C12_0      // ICC_IAR1_EL1
@@ -147,6 +148,9 @@ guest_irq:
     msr S3_0_C12_C12_1, x0      // ICC_EOIR1_EL1
     isb
     hvc #1
+    cbz x0, 5f
+    msr S3_0_C12_C11_5, x1      // ICC_SGI1R_EL1
+    isb
 5:  ldp x0, x1, [sp], #16
     eret
 

@@ -10,8 +10,9 @@
 //!   refilled at each exit, with the underflow interrupt requested while they overflow;
 //! * `hw-deactivate`: a virtual SPI linked to an active physical SPI is deactivated
 //!   physically by the guest's EOI;
-//! * `sgi`: an SGI sent by vCPU 1 (ICC_SGI1R_EL1 on v3, GICD_SGIR on v2) reaches the
-//!   guest on vCPU 0, with the source CPU in GICV_IAR on v2.
+//! * `sgi`: on v3 the guest writes ICC_SGI1R_EL1, the write traps to EL2 (HCR_EL2.IMO),
+//!   `vgic::sgi1r_write_rt` recognizes it and the SGI comes back to the guest; on v2 an
+//!   SGI sent by vCPU 1 through GICD_SGIR reaches the guest with CPU 1 in GICV_IAR.
 #![no_std]
 #![no_main]
 
@@ -34,7 +35,7 @@ use sysreg::{mrs, msr};
 use vgic::hw_v2::GichListRegs;
 use vgic::hw_v3::{enable_virtual_cpu_interface, IchListRegs};
 use vgic::lr::{encode_v2, encode_v3, Lr, LrState};
-use vgic::{reset_lrs, GicVersion, ListRegs, Vgic, VgicConfig};
+use vgic::{reset_lrs, sgi1r_write_rt, GicVersion, ListRegs, Vgic, VgicConfig};
 
 const VGICD: u64 = 0x0800_0000;
 const VGICR: u64 = 0x080a_0000;
@@ -161,6 +162,8 @@ struct Harness {
     seen: Vec<u32>,
     want: Vec<u32>,
     uie_requested: bool,
+    /// The guest's ICC_SGI1R_EL1 write trapped to EL2 (v3).
+    sgi1r_trapped: bool,
     passed: u32,
 }
 
@@ -293,6 +296,7 @@ extern "C" fn el2_main() -> ! {
             seen: Vec::new(),
             want: Vec::new(),
             uie_requested: false,
+            sgi1r_trapped: false,
             passed: 0,
         })
     };
@@ -329,8 +333,10 @@ fn finish(h: &mut Harness) -> ! {
     power_off()
 }
 
-fn on_guest_irq(iar: u32) {
+/// The guest took interrupt `iar`; the answer goes back in its x0/x1.
+fn on_guest_irq(iar: u32, frame: &mut [u64; 32]) {
     let h = state();
+    frame[0] = 0;
     let (intid, source) = (iar & 0x3ff, (iar >> 10) & 7);
     if intid >= 1020 {
         return; // spurious: nothing was taken
@@ -374,10 +380,12 @@ fn on_guest_irq(iar: u32) {
                     "vINTID {intid}, physical SPI 40 active after the guest's EOI: {still_active}"
                 ),
             );
-            // vCPU 1 sends the SGI to vCPU 0 (Aff0 0 / CPU target 0).
             if h.lrs.v3() {
-                h.vgic.write_sgi1r(1, (u64::from(SGI) << 24) | 1);
+                // The guest sends it to itself (target list Aff0 0) through ICC_SGI1R_EL1.
+                frame[0] = 1;
+                frame[1] = (u64::from(SGI) << 24) | 1;
             } else {
+                // vCPU 1 sends it to vCPU 0 (CPU target list bit 0).
                 let sgir = (1 << 16) | u64::from(SGI);
                 h.vgic
                     .mmio_write(1, VGICD + 0xf00, 4, sgir)
@@ -387,13 +395,15 @@ fn on_guest_irq(iar: u32) {
         }
         Phase::Sgi => {
             // GICv3 has no source in IAR; GICv2 reports the sender (vCPU 1).
-            let want_source = if h.lrs.v3() { 0 } else { 1 };
-            let ok = intid == SGI && source == want_source;
+            let v3 = h.lrs.v3();
+            let want_source = if v3 { 0 } else { 1 };
+            let ok = intid == SGI && source == want_source && (h.sgi1r_trapped || !v3);
+            let trapped = h.sgi1r_trapped;
             check(
                 h,
                 "sgi",
                 ok,
-                format_args!("vINTID {intid} from CPU {source}"),
+                format_args!("vINTID {intid} from CPU {source}, ICC_SGI1R_EL1 trapped {trapped}"),
             );
             finish(h);
         }
@@ -407,7 +417,20 @@ extern "C" fn el2_sync(frame: &mut [u64; 32]) {
     let esr = mrs!("esr_el2");
     let (ec, imm) = (esr >> 26, esr & 0xffff);
     match (ec, imm) {
-        (0x16, 1) => on_guest_irq(frame[0] as u32),
+        (0x16, 1) => on_guest_irq(frame[0] as u32, frame),
+        (0x18, _) => {
+            let Some(rt) = sgi1r_write_rt(esr as u32 & 0x1ff_ffff) else {
+                println!("VGIC-HW: FATAL unexpected system register trap, ESR_EL2 {esr:#x}");
+                power_off()
+            };
+            let val = if rt == 31 { 0 } else { frame[usize::from(rt)] };
+            let h = state();
+            h.sgi1r_trapped = true;
+            h.vgic.sync_lrs(0, &mut h.lrs);
+            h.vgic.write_sgi1r(0, val);
+            h.vgic.flush_lrs(0, &mut h.lrs);
+            msr!("elr_el2", mrs!("elr_el2") + 4);
+        }
         (0x16, 3) => {
             println!("VGIC-HW: FATAL guest exception, ESR_EL1 {:#x}", frame[0]);
             power_off()
