@@ -34,8 +34,10 @@ Differences from abootimg 0.6:
     v1/v2 images; -i prints the real second-stage size and the v1-v4 header fields.
   * a failed create or update leaves the target untouched (output goes through a temporary file
     in the same directory, then a rename); block devices are not written.
-  * -u on v1/v2 images keeps their extra fields, recovery dtbo and dtb; it zero-fills the end of
-    the file past the last component instead of leaving stale bytes there.
+  * -u on v1/v2 images keeps their extra fields, recovery dtbo and dtb (abootimg corrupts them);
+    -u re-lays the image out when pagesize changes; it keeps the file size like abootimg (unless
+    bootsize is given) but zero-fills the end of the file past the last component instead of
+    leaving stale bytes there; it works with only -c arguments (abootimg 0.6 segfaults).
   * --no-ramdisk builds an image without a ramdisk (mvm accepts it; abootimg refuses it).";
 
 #[derive(Parser, Debug)]
@@ -128,14 +130,16 @@ pub struct UpdateArgs {
 pub struct ExtractArgs {
     /// Image to read
     pub image: PathBuf,
-    /// Where to write the header entries
+    /// Where to write the header entries (abootimg's 8-line format)
     #[arg(default_value = "bootimg.cfg")]
     pub config: PathBuf,
+    /// Where to write the kernel
     #[arg(default_value = "zImage")]
     pub kernel: PathBuf,
+    /// Where to write the ramdisk
     #[arg(default_value = "initrd.img")]
     pub ramdisk: PathBuf,
-    /// Written only if the image has a second stage
+    /// Where to write the second stage, if the image has one
     #[arg(default_value = "stage2.img")]
     pub second: PathBuf,
     /// Written only if the image (v1/v2) has a recovery dtbo
