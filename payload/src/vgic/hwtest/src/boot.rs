@@ -41,7 +41,7 @@ el2_vectors:
     ventry el2_unexpected
     ventry el2_unexpected
     ventry el2_lower_sync   // lower EL, AArch64
-    ventry el2_unexpected   // IRQ: nothing physical is enabled while the guest runs
+    ventry el2_lower_irq    // IRQ: the maintenance interrupt
     ventry el2_unexpected
     ventry el2_unexpected
     ventry el2_unexpected   // lower EL, AArch32
@@ -49,7 +49,7 @@ el2_vectors:
     ventry el2_unexpected
     ventry el2_unexpected
 
-el2_lower_sync:
+.macro trap_frame handler
     sub sp, sp, #256
     stp x0, x1, [sp, #0]
     stp x2, x3, [sp, #16]
@@ -68,7 +68,7 @@ el2_lower_sync:
     stp x28, x29, [sp, #224]
     str x30, [sp, #240]
     mov x0, sp
-    bl el2_sync
+    bl \handler
     ldp x0, x1, [sp, #0]
     ldp x2, x3, [sp, #16]
     ldp x4, x5, [sp, #32]
@@ -87,6 +87,13 @@ el2_lower_sync:
     ldr x30, [sp, #240]
     add sp, sp, #256
     eret
+.endm
+
+el2_lower_sync:
+    trap_frame el2_sync
+
+el2_lower_irq:
+    trap_frame el2_irq
 
 el2_unexpected:
     mrs x0, esr_el2

@@ -8,6 +8,8 @@
 //!   entry, EOI maintenance, empty status);
 //! * `priority-order`: ten SPIs through four list registers arrive highest priority first,
 //!   refilled at each exit, with the underflow interrupt requested while they overflow;
+//! * `maintenance-refill`: ten more, but the list registers are refilled only from the
+//!   physical maintenance interrupt (PPI 25, underflow) taken at EL2 while the guest runs;
 //! * `hw-deactivate`: a virtual SPI linked to an active physical SPI is deactivated
 //!   physically by the guest's EOI;
 //! * `sgi`: on v3 the guest writes ICC_SGI1R_EL1, the write traps to EL2 (HCR_EL2.IMO),
@@ -41,7 +43,9 @@ const VGICD: u64 = 0x0800_0000;
 const VGICR: u64 = 0x080a_0000;
 /// QEMU virt's GICv2 virtual interface control frame.
 const GICH: usize = 0x0803_0000;
-const CHECKS: u32 = 4;
+const CHECKS: u32 = 5;
+/// Priorities of the ten SPIs of a batch: their order is not the INTID order.
+const PRIOS: [u8; 10] = [0x90, 0x10, 0x80, 0x20, 0x70, 0x30, 0x60, 0x40, 0x50, 0x00];
 /// The virtual SPI linked to physical SPI 40.
 const HW_VIRQ: u32 = 45;
 const SGI: u32 = 2;
@@ -151,6 +155,7 @@ impl AnyLrs {
 #[derive(PartialEq, Eq)]
 enum Phase {
     Priority,
+    Maintenance,
     Hw,
     Sgi,
 }
@@ -162,6 +167,8 @@ struct Harness {
     seen: Vec<u32>,
     want: Vec<u32>,
     uie_requested: bool,
+    /// Maintenance interrupts taken at EL2.
+    maintenance_irqs: u32,
     /// The guest's ICC_SGI1R_EL1 write trapped to EL2 (v3).
     sgi1r_trapped: bool,
     passed: u32,
@@ -297,6 +304,7 @@ extern "C" fn el2_main() -> ! {
             want: Vec::new(),
             uie_requested: false,
             sgi1r_trapped: false,
+            maintenance_irqs: 0,
             passed: 0,
         })
     };
@@ -305,18 +313,7 @@ extern "C" fn el2_main() -> ! {
     let n = h.lrs.count();
     check(h, "lr-encodings", ok, format_args!("({n} list registers)"));
 
-    // Ten SPIs whose priority order is not their INTID order.
-    let prios: [u8; 10] = [0x90, 0x10, 0x80, 0x20, 0x70, 0x30, 0x60, 0x40, 0x50, 0x00];
-    for (k, &p) in prios.iter().enumerate() {
-        let id = 32 + k as u32;
-        h.vgic
-            .mmio_write(0, VGICD + 0x400 + u64::from(id), 1, p.into())
-            .expect("prio");
-        h.vgic.inject(id, None, None);
-    }
-    let mut want: Vec<u32> = (32..42).collect();
-    want.sort_by_key(|&id| prios[(id - 32) as usize]);
-    h.want = want;
+    h.want = inject_batch(&mut h.vgic, 32);
     h.vgic.flush_lrs(0, &mut h.lrs);
     h.uie_requested = h.lrs.uie();
     let entry = if v3 {
@@ -326,6 +323,19 @@ extern "C" fn el2_main() -> ! {
     };
     // SAFETY: the guest code and stack are part of this image.
     unsafe { boot::enter_guest(entry, core::ptr::addr_of!(boot::__guest_stack_top) as usize) }
+}
+
+/// Injects SPIs `first..first + 10` with [`PRIOS`]; returns the order they must arrive in.
+fn inject_batch(g: &mut Vgic, first: u32) -> Vec<u32> {
+    for (k, &p) in PRIOS.iter().enumerate() {
+        let id = first + k as u32;
+        g.mmio_write(0, VGICD + 0x400 + u64::from(id), 1, p.into())
+            .expect("prio");
+        g.inject(id, None, None);
+    }
+    let mut want: Vec<u32> = (first..first + 10).collect();
+    want.sort_by_key(|&id| PRIOS[(id - first) as usize]);
+    want
 }
 
 fn finish(h: &mut Harness) -> ! {
@@ -341,6 +351,13 @@ fn on_guest_irq(iar: u32, frame: &mut [u64; 32]) {
     if intid >= 1020 {
         return; // spurious: nothing was taken
     }
+    if h.phase == Phase::Maintenance {
+        h.seen.push(intid);
+        if h.seen.len() < h.want.len() {
+            // Only the maintenance interrupt refills the list registers in this phase.
+            return;
+        }
+    }
     h.vgic.sync_lrs(0, &mut h.lrs);
     match h.phase {
         Phase::Priority => {
@@ -354,19 +371,34 @@ fn on_guest_irq(iar: u32, frame: &mut [u64; 32]) {
                     ok,
                     format_args!("got {seen:?}, UIE requested {uie}"),
                 );
-                let v3 = h.lrs.v3();
-                let active = phys_gic::make_active(v3);
-                h.vgic.inject(HW_VIRQ, Some(phys_gic::SPI), None);
-                h.phase = Phase::Hw;
-                if !active {
-                    check(
-                        h,
-                        "hw-deactivate",
-                        false,
-                        format_args!("physical SPI not active"),
-                    );
-                    finish(h);
-                }
+                // Next: ten more, refilled only by the maintenance interrupt.
+                h.seen.clear();
+                h.want = inject_batch(&mut h.vgic, 48);
+                phys_gic::enable_maintenance(h.lrs.v3());
+                h.phase = Phase::Maintenance;
+            }
+        }
+        Phase::Maintenance => {
+            let ok = h.seen == h.want && h.maintenance_irqs > 0;
+            let (seen, n) = (h.seen.clone(), h.maintenance_irqs);
+            check(
+                h,
+                "maintenance-refill",
+                ok,
+                format_args!("got {seen:?} after {n} maintenance interrupts"),
+            );
+            let v3 = h.lrs.v3();
+            let active = phys_gic::make_active(v3);
+            h.vgic.inject(HW_VIRQ, Some(phys_gic::SPI), None);
+            h.phase = Phase::Hw;
+            if !active {
+                check(
+                    h,
+                    "hw-deactivate",
+                    false,
+                    format_args!("physical SPI not active"),
+                );
+                finish(h);
             }
         }
         Phase::Hw => {
@@ -409,6 +441,27 @@ fn on_guest_irq(iar: u32, frame: &mut [u64; 32]) {
         }
     }
     h.vgic.flush_lrs(0, &mut h.lrs);
+}
+
+/// A physical interrupt while the guest ran: only the maintenance interrupt is enabled.
+#[no_mangle]
+extern "C" fn el2_irq(_frame: &mut [u64; 32]) {
+    let h = state();
+    let v3 = h.lrs.v3();
+    let iar = phys_gic::ack(v3);
+    match iar & 0x3ff {
+        25 => {
+            h.maintenance_irqs += 1;
+            h.vgic.sync_lrs(0, &mut h.lrs);
+            h.vgic.flush_lrs(0, &mut h.lrs);
+            phys_gic::eoi_deactivate(v3, iar);
+        }
+        1023 => {}
+        other => {
+            println!("VGIC-HW: FATAL unexpected physical interrupt {other}");
+            power_off()
+        }
+    }
 }
 
 /// A synchronous exception from the guest: only HVCs are expected.

@@ -55,6 +55,36 @@ pub fn init(v3: bool) {
     wr(en, m);
 }
 
+/// The maintenance interrupt (PPI 25) on, priority above everything the test uses.
+pub fn enable_maintenance(v3: bool) {
+    let (base, ppi) = (if v3 { GICR + 0x1_0000 } else { GICD }, 25);
+    wr8(base + 0x400 + ppi, 0x10);
+    if v3 {
+        wr(base + 0x80, rd(base + 0x80) | 1 << ppi);
+    }
+    wr(base + 0x100, 1 << ppi);
+}
+
+/// Acknowledges the highest-priority pending physical interrupt.
+pub fn ack(v3: bool) -> u32 {
+    if v3 {
+        mrs!("S3_0_C12_C12_0") as u32 // ICC_IAR1_EL1
+    } else {
+        rd(GICC + 0xc) // GICC_IAR
+    }
+}
+
+/// Priority drop and deactivation (EOImode 1 splits them).
+pub fn eoi_deactivate(v3: bool, iar: u32) {
+    if v3 {
+        msr!("S3_0_C12_C12_1", u64::from(iar)); // ICC_EOIR1_EL1
+        msr!("S3_0_C12_C11_1", u64::from(iar)); // ICC_DIR_EL1
+    } else {
+        wr(GICC + 0x10, iar); // GICC_EOIR
+        wr(GICC + 0x1000, iar); // GICC_DIR
+    }
+}
+
 /// Makes SPI 40 pending, acknowledges it and drops its priority, leaving it active as a
 /// hypervisor does before forwarding it. Returns whether it is active.
 pub fn make_active(v3: bool) -> bool {
