@@ -96,32 +96,58 @@ impl Vgic {
     fn load(&mut self, vcpu: usize, id: u32) -> Lr {
         let v2_sgi = self.cfg.version == GicVersion::V2 && id < 16;
         let signal = self.irq(vcpu, id).is_some_and(|i| self.signalable(i));
-        let (sources, active_src) = if v2_sgi {
-            let st = &self.vcpus[vcpu];
-            (
+        let Some(st) = self.vcpus.get_mut(vcpu) else {
+            return Lr::default();
+        };
+        let (sources, active_source) = match v2_sgi {
+            true => (
                 st.sgi_sources[id as usize],
                 st.sgi_active_source[id as usize],
-            )
-        } else {
-            (0, 0)
+            ),
+            false => (0, 0),
         };
-        let Some(irq) = self.irq_mut(vcpu, id) else {
-            return Lr::default();
+        let irq = if id < NR_PRIVATE as u32 {
+            &mut st.private[id as usize]
+        } else {
+            match self.spis.get_mut((id - NR_PRIVATE as u32) as usize) {
+                Some(irq) => irq,
+                None => return Lr::default(),
+            }
         };
         // The pending state of an active HW interrupt stays with the physical distributor.
         let mut pend = signal && !(irq.hw.is_some() && irq.active);
         let mut source = 0;
+        let mut left_behind = false;
         if v2_sgi {
+            // One source per list register: the active one, else the lowest pending.
             source = if irq.active {
-                active_src
+                active_source
             } else {
                 sources.trailing_zeros() as u8 & 7
             };
             pend = pend && sources & (1 << source) != 0;
-        }
-        if pend {
+            let rest = if pend {
+                sources & !(1 << source)
+            } else {
+                sources
+            };
+            st.sgi_sources[id as usize] = rest;
+            irq.pending = rest != 0;
+            left_behind = rest != 0;
+        } else if pend {
             irq.pending = false;
         }
+        if !v2_sgi && irq.hw.is_none() {
+            // Still pending behind this one, or a level line to re-sample: the EOI
+            // maintenance interrupt tells us when the guest is done with it.
+            left_behind = irq.pending || (irq.level && irq.line);
+        }
+        irq.in_lr = true;
+        irq.lr_vcpu = vcpu as u8;
+        irq.lr_pending = pend;
+        irq.lr_source = source;
+        irq.lr_drop_pending = false;
+        irq.lr_active_override = false;
         let lr = Lr {
             vintid: id,
             pintid: irq.hw.map(u32::from),
@@ -129,30 +155,8 @@ impl Vgic {
             group1: irq.group1,
             state: LrState::new(pend, irq.active),
             source,
-            eoi_maint: false,
+            eoi_maint: left_behind,
         };
-        irq.in_lr = true;
-        irq.lr_vcpu = vcpu as u8;
-        irq.lr_pending = pend;
-        irq.lr_source = source;
-        irq.lr_drop_pending = false;
-        irq.lr_active_override = false;
-        let still_pending = irq.pending;
-        let mut lr = lr;
-        if v2_sgi {
-            let st = &mut self.vcpus[vcpu];
-            if pend {
-                st.sgi_sources[id as usize] &= !(1 << source);
-            }
-            let left = st.sgi_sources[id as usize] != 0;
-            st.private[id as usize].pending = left;
-            lr.eoi_maint = left;
-        } else {
-            // Without HW, the EOI maintenance interrupt tells us when to deliver what is
-            // still pending, or to re-sample a level line.
-            let line_high = irq.level && irq.line;
-            lr.eoi_maint = (still_pending || line_high) && lr.pintid.is_none();
-        }
         if id >= NR_PRIVATE as u32 {
             self.changed(vcpu, id);
         }

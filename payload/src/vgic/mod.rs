@@ -11,12 +11,14 @@
 //!   IROUTER routing and ICC_SGI1R_EL1 target lists all assume it. The guest's device tree
 //!   must describe GICD at `dist_base` and (v3) one redistributor region of
 //!   `nr_vcpus * 0x20000` bytes at `redist_base`; with v2, GICC is the hardware GICV frame
-//!   mapped by stage 2. Enable the virtual CPU interface (`ICH_HCR_EL2.En` /
-//!   `GICH_HCR.En`) and clear the list registers once per pCPU with [`reset_lrs`].
+//!   mapped by stage 2. Once per pCPU: enable the virtual CPU interface
+//!   (`hw_v3::enable_virtual_cpu_interface` / `hw_v2::GichListRegs::enable`), clear the
+//!   list registers with [`reset_lrs`], and on GICv3 set `ICC_SRE_EL2.{SRE,Enable}` so the
+//!   guest can use the system-register interface.
 //! * **Traps.** A stage-2 data abort whose IPA satisfies [`Vgic::contains`] goes to
-//!   [`Vgic::mmio_read`] / [`Vgic::mmio_write`]; a trapped `ICC_SGI1R_EL1` write (GICv3, with
-//!   `HCR_EL2.IMO` set; [`sgi1r_write_rt`] recognizes its syndrome) goes to
-//!   [`Vgic::write_sgi1r`]. An `Err` means the access itself is
+//!   [`Vgic::mmio_read`] / [`Vgic::mmio_write`]; a trapped `ICC_SGI1R_EL1` write (GICv3,
+//!   with `HCR_EL2.IMO` set; [`sgi1r_write_rt`] recognizes its syndrome) goes to
+//!   [`Vgic::write_sgi1r`], then skip the instruction. An `Err` means the access itself is
 //!   invalid (bad size, misaligned, not a GIC frame, bad vCPU): inject a synchronous
 //!   external abort or skip the instruction; unimplemented registers inside a frame are
 //!   RAZ/WI and never an error.
@@ -25,33 +27,45 @@
 //!   blocked in WFI must be woken. The mask may contain the caller's own vCPU, which needs
 //!   nothing since it flushes before re-entry. [`Vgic::take_deferred_kicks`] returns kicks
 //!   found while syncing (an SPI re-routed while it was in flight); poll it after sync.
+//!   [`Vgic::has_deliverable`] tells whether a trapped WFI may block.
 //! * **Devices.** [`Vgic::inject`] marks an interrupt pending. Pass `hw = Some(pintid)` for a
 //!   physical interrupt forwarded to the guest (pass-through SPIs, the virtual timer PPI 27):
 //!   the hypervisor drops the physical priority (EOImode 1) but does not deactivate it; the
 //!   guest's EOI deactivates it through the list register's HW bit. If the guest instead
 //!   clears its pending/active state by MMIO, [`Vgic::take_hw_deactivation`] hands the
-//!   physical INTID back to the hypervisor to deactivate. Emulated devices with
-//!   a level output drive [`Vgic::set_level`] instead: the interrupt stays pending while
-//!   the line is high and is re-sampled when the guest EOIs it.
+//!   physical INTID back to the hypervisor to deactivate. Emulated devices with a level
+//!   output drive [`Vgic::set_level`] instead: the interrupt stays pending while the line
+//!   is high and is re-sampled when the guest EOIs it.
 //! * **Entry/exit.** Call [`Vgic::flush_lrs`] right before every `eret` into a vCPU and
 //!   [`Vgic::sync_lrs`] right after every exit from it, before anything else touches the
 //!   vGIC: between sync and the next flush the model is the whole truth and the pCPU's list
-//!   registers are empty, so vCPUs can be switched freely (save/restore `ICH_VMCR_EL2`,
-//!   `ICH_AP*R*_EL2` / `GICH_VMCR`, `GICH_APR` per vCPU yourself).
-//! * **Maintenance interrupt** (PPI 25): acknowledge and EOI it at the physical GIC; nothing
-//!   else. It fires when more interrupts were pending than list registers (underflow, UIE)
-//!   or an EOI needs re-evaluating (EOI bit); the exit → sync → flush path refills the list
-//!   registers highest priority first.
+//!   registers are empty, so vCPUs can be switched freely (save/restore the rest of the
+//!   virtual CPU interface with `hw_v3::VcpuIfState` / `hw_v2::GichListRegs::save`).
+//! * **Maintenance interrupt** (PPI 25): acknowledge, EOI and deactivate it at the physical
+//!   GIC; nothing else. It fires when more interrupts were pending than list registers
+//!   (underflow, UIE) or an EOI needs re-evaluating (EOI bit); the exit → sync → flush path
+//!   refills the list registers highest priority first.
+//!
+//! `hwtest/` (run by `scripts/tests.d/50-vgic-hw`) is a bare-metal EL2 program doing exactly
+//! this on QEMU's GICv3 and GICv2 models, with a tiny EL1 guest.
 //!
 //! # Model limits (deliberate)
 //! No LPIs/ITS, no 1-of-N SPI routing (`GICD_TYPER.No1N = 1`), a single security state
 //! (`GICD_CTLR.DS = 1`, so IGRPMODR/NSACR are RAZ/WI), at most [`MAX_VCPUS`] vCPUs (8 with
-//! GICv2) and [`irq_state::MAX_LRS`] list registers used.
+//! GICv2) and [`irq_state::MAX_LRS`] list registers used. Active interrupts are loaded
+//! first, so a guest with as many nested active interrupts as list registers sees new
+//! pending ones only as it finishes them. An edge injected while the previous one still
+//! waits, not yet acknowledged, in a list register may be delivered twice (as with KVM: the
+//! hypervisor cannot see whether the guest took the first in between). GICv2 SGIs pending
+//! from several sources are delivered one source at a time. State changes the guest makes
+//! by MMIO to an interrupt in flight on another running vCPU win over that vCPU's list
+//! register at its next sync (the vCPU is kicked).
 //!
 //! Interface note: beyond the agreed contract this module adds [`Vgic::set_level`],
 //! [`Vgic::try_new`], [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`],
-//! [`Vgic::take_hw_deactivation`], [`Vgic::config`], [`vmpidr`], [`reset_lrs`], [`sgi1r_write_rt`], the `BadConfig` error, and the per-vCPU CPU-interface
-//! state save/restore plus interface enables in `hw_v3` / `hw_v2`.
+//! [`Vgic::take_hw_deactivation`], [`Vgic::config`], [`vmpidr`], [`vcpu_affinity`],
+//! [`reset_lrs`], [`sgi1r_write_rt`], the `BadConfig` error, and in `hw_v3` / `hw_v2` the
+//! interface enables and the per-vCPU CPU-interface state save/restore.
 
 mod dist;
 mod dist_v2;
