@@ -82,9 +82,6 @@ impl Vgic {
         let v2 = self.cfg.version == GicVersion::V2;
         for b in VcpuMask(u64::from(val)).iter() {
             let id = first + b as u32;
-            if self.irq(vcpu, id).is_none() {
-                continue;
-            }
             let sgi_v2 = v2 && id < 16;
             let mut deactivate = None;
             let Some(irq) = self.irq_mut(vcpu, id) else {

@@ -63,7 +63,7 @@
 //!
 //! Interface note: beyond the agreed contract this module adds [`Vgic::set_level`],
 //! [`Vgic::try_new`], [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`],
-//! [`Vgic::take_hw_deactivation`], [`Vgic::config`], [`vmpidr`], [`vcpu_affinity`],
+//! [`Vgic::take_hw_deactivation`], [`Vgic::reset`], [`Vgic::config`], [`vmpidr`], [`vcpu_affinity`],
 //! [`reset_lrs`], [`sgi1r_write_rt`], the `BadConfig` error, and in `hw_v3` / `hw_v2` the
 //! interface enables and the per-vCPU CPU-interface state save/restore.
 
@@ -295,6 +295,26 @@ impl Vgic {
             deferred_kicks: VcpuMask::EMPTY,
             hw_deactivations: [0; 16],
         }
+    }
+
+    /// Back to the power-on state (VM reset, e.g. PSCI SYSTEM_RESET), without allocating.
+    /// Every vCPU must be stopped and synced first: list-register bookkeeping is dropped.
+    pub fn reset(&mut self) {
+        self.enable_grp0 = false;
+        self.enable_grp1 = false;
+        self.vcpus.fill(VcpuState::default());
+        self.spis.fill(Irq::default());
+        let reset_dest = match self.cfg.version {
+            GicVersion::V3 => Some(0),
+            GicVersion::V2 => None,
+        };
+        self.routes.fill(SpiRoute {
+            dest: reset_dest,
+            ..SpiRoute::default()
+        });
+        self.spi_live.fill(0);
+        self.deferred_kicks = VcpuMask::EMPTY;
+        self.hw_deactivations = [0; 16];
     }
 
     /// Like [`Vgic::new`] but refuses configurations it would have to clamp.
