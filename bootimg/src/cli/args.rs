@@ -93,8 +93,8 @@ pub struct CreateArgs {
     #[command(flatten)]
     pub header: HeaderArgs,
     /// Kernel image
-    #[arg(short = 'k', value_name = "KERNEL", required = true)]
-    pub kernel: Option<PathBuf>,
+    #[arg(short = 'k', value_name = "KERNEL")]
+    pub kernel: PathBuf,
     /// Ramdisk image (must not be empty; see --no-ramdisk)
     #[arg(short = 'r', value_name = "RAMDISK")]
     pub ramdisk: Option<PathBuf>,

@@ -11,12 +11,9 @@ pub fn run(a: &CreateArgs) -> Result<()> {
     let mut bootsize = 0;
     apply_config(&a.header, &mut header, &mut bootsize)?;
 
-    let Some(kernel_path) = &a.kernel else {
-        bail!("a kernel (-k) is required");
-    };
-    let kernel = read(kernel_path, "kernel")?;
+    let kernel = read(&a.kernel, "kernel")?;
     if kernel.is_empty() {
-        bail!("kernel {} is empty", kernel_path.display());
+        bail!("kernel {} is empty", a.kernel.display());
     }
     let ramdisk = match &a.ramdisk {
         Some(path) => {

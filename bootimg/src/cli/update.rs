@@ -1,5 +1,7 @@
 //! `bootimg -u` / `bootimg update`: rebuilds the image with the new parts and header entries.
 
+use std::path::PathBuf;
+
 use anyhow::{bail, Context, Result};
 use bootimg::id::sha1_id;
 use bootimg::{BootImage, Header, IdMode, Parts};
@@ -34,22 +36,24 @@ pub fn run(a: &UpdateArgs) -> Result<()> {
     let mut bootsize = data.len() as u64;
     apply_config(&a.header, &mut header, &mut bootsize)?;
 
-    let load = |path: &Option<std::path::PathBuf>, what: &str| -> Result<Option<Vec<u8>>> {
+    let load = |path: &Option<PathBuf>, what: &str| -> Result<Option<Vec<u8>>> {
         path.as_ref().map(|p| read(p, what)).transpose()
     };
     let kernel = load(&a.kernel, "kernel")?;
     let ramdisk = load(&a.ramdisk, "ramdisk")?;
     let second = load(&a.second, "second stage")?;
-    if kernel.as_ref().is_some_and(|k| k.is_empty()) {
-        bail!(
-            "kernel {} is empty",
-            a.kernel
-                .as_ref()
-                .map_or_else(String::new, |p| p.display().to_string())
-        );
+    if let (Some(path), Some(k)) = (&a.kernel, &kernel) {
+        if k.is_empty() {
+            bail!("kernel {} is empty", path.display());
+        }
     }
-    if ramdisk.as_ref().is_some_and(|r| r.is_empty()) {
-        bail!("ramdisk is empty (abootimg rejects that); use --no-ramdisk to drop the ramdisk");
+    if let (Some(path), Some(r)) = (&a.ramdisk, &ramdisk) {
+        if r.is_empty() {
+            bail!(
+                "ramdisk {} is empty (abootimg rejects that); use --no-ramdisk to drop the ramdisk",
+                path.display()
+            );
+        }
     }
     let parts = Parts {
         kernel: kernel.as_deref().unwrap_or(img.kernel()),
