@@ -7,9 +7,6 @@ pub const MAX_LRS: usize = 16;
 /// Number of private interrupts (SGIs + PPIs) per vCPU.
 pub const NR_PRIVATE: usize = 32;
 
-/// Reset priority the architecture leaves UNKNOWN; zero is what hardware usually shows.
-const RESET_PRIORITY: u8 = 0;
-
 /// State of one virtual interrupt.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Irq {
@@ -41,6 +38,17 @@ pub struct Irq {
 }
 
 impl Irq {
+    /// Power-on state of INTID `id`. SGIs are edge-triggered by definition; PPIs and SPIs
+    /// start level-sensitive as on GIC-500/600 and QEMU (Linux only reconfigures the ones it
+    /// uses, and reads the PPIs' ICFGR1 back). The reset priority is UNKNOWN architecturally;
+    /// zero is what hardware shows.
+    pub fn at_reset(id: u32) -> Self {
+        Irq {
+            level: id >= 16,
+            ..Irq::default()
+        }
+    }
+
     /// Pending, active or in flight: something the guest must still see or finish.
     pub fn live(&self) -> bool {
         self.pending || self.active || self.in_lr
@@ -84,10 +92,7 @@ pub struct VcpuState {
 impl Default for VcpuState {
     fn default() -> Self {
         VcpuState {
-            private: [Irq {
-                priority: RESET_PRIORITY,
-                ..Irq::default()
-            }; NR_PRIVATE],
+            private: core::array::from_fn(|id| Irq::at_reset(id as u32)),
             sgi_sources: [0; 16],
             sgi_active_source: [0; 16],
             processor_sleep: true,

@@ -283,7 +283,7 @@ impl Vgic {
             enable_grp0: false,
             enable_grp1: false,
             vcpus: vec![VcpuState::default(); nr_vcpus],
-            spis: vec![Irq::default(); n],
+            spis: vec![Irq::at_reset(NR_PRIVATE as u32); n],
             routes: vec![
                 SpiRoute {
                     dest: reset_dest,
@@ -303,7 +303,7 @@ impl Vgic {
         self.enable_grp0 = false;
         self.enable_grp1 = false;
         self.vcpus.fill(VcpuState::default());
-        self.spis.fill(Irq::default());
+        self.spis.fill(Irq::at_reset(NR_PRIVATE as u32));
         let reset_dest = match self.cfg.version {
             GicVersion::V3 => Some(0),
             GicVersion::V2 => None,
