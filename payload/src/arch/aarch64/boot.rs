@@ -1,0 +1,508 @@
+//! The boot sequence: read the DTB, build the EL2 map, set up VM0 (stage 2, its DTB, virtual
+//! PSCI), start the other CPUs through firmware PSCI and enter VM0.
+
+use crate::board::{Board, GicVersion, PsciMethod, Region, MAX_CPUS};
+use crate::fdt_edit;
+use crate::image;
+use crate::log::{self, Level};
+use crate::pagetable::{self, Format, Geometry, MemKind, PageAlloc, PageTable, PAGE_SIZE};
+use crate::psci::{self, Psci};
+use crate::spin::{SetOnce, SpinLock};
+use crate::vm::{VmConfig, VmLayout};
+use crate::{error, info, vmdtb, warn, VERSION};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use super::console::{Pl011, CONSOLE};
+use super::pool::Pool;
+use super::regs;
+
+extern "C" {
+    static __image_end: u8;
+    static mut SECONDARY_TTBR: u64;
+    fn secondary_entry();
+    fn enter_guest(pc: u64, x0: u64, stack_top: u64) -> !;
+    static cpu_stacks: u8;
+}
+
+const STACK_SIZE: u64 = 0x8000;
+/// Right after the image: the heap, then the page-table pool.
+const HEAP_SIZE: u64 = 4 << 20;
+const POOL_SIZE: u64 = 12 << 20;
+/// Where TF-A on QEMU leaves the DTB when it passes x0 = 0.
+const FALLBACK_DTB: u64 = 0x4000_0000;
+const MAX_DTB: usize = 1 << 20;
+/// The hypervisor's DTB, compacted (NOPs removed): parsed here and the source of VM0's DTB.
+static mut DTB_COPY: [u8; MAX_DTB] = [0; MAX_DTB];
+/// The hypervisor's own map: 39-bit VA (matches TCR_BASE in head.S).
+const EL2_VA_BITS: u32 = 39;
+
+const HCR_VM: u64 = 1 << 0;
+const HCR_FB: u64 = 1 << 9;
+const HCR_BSU_IS: u64 = 1 << 10;
+const HCR_TSC: u64 = 1 << 19;
+const HCR_RW: u64 = 1 << 31;
+/// SCTLR_EL1 RES1 bits, MMU and caches off: the state Linux's boot protocol expects.
+const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
+
+pub struct Vm0 {
+    pub config: VmConfig,
+    pub layout: VmLayout,
+    pub psci: Psci,
+    pub vttbr: u64,
+    pub vtcr: u64,
+    /// vCPU pinned on each pCPU.
+    pub vcpu_on_pcpu: [Option<usize>; MAX_CPUS],
+}
+
+pub struct Hyp {
+    pub board: Board,
+    pub vm0: Vm0,
+    pub el2_ttbr: u64,
+}
+
+pub static HYP: SetOnce<Hyp> = SetOnce::new();
+pub static POOL: SpinLock<Option<Pool>> = SpinLock::new(None);
+
+fn halt() -> ! {
+    loop {
+        regs::wfe();
+    }
+}
+
+fn page_down(a: u64) -> u64 {
+    a & !(PAGE_SIZE - 1)
+}
+
+fn page_up(a: u64) -> u64 {
+    (a + PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+}
+
+/// Maps `r` rounded out to pages, if it fits the input size; false if it did not fit.
+fn map_region(
+    t: &mut PageTable,
+    pool: &mut impl PageAlloc,
+    r: Region,
+    kind: MemKind,
+) -> Result<bool, pagetable::MapError> {
+    let base = page_down(r.base);
+    let end = page_up(r.end());
+    if end > 1u64 << t.geometry().input_bits {
+        return Ok(false);
+    }
+    t.map(pool, base, base, end - base, kind)?;
+    Ok(true)
+}
+
+fn stack_top(cpu: usize) -> u64 {
+    let base = core::ptr::addr_of!(cpu_stacks) as u64;
+    base + (cpu as u64 + 1) * STACK_SIZE
+}
+
+/// Entered from head.S on the boot CPU with the early map on.
+#[no_mangle]
+extern "C" fn primary_main(dtb: u64, load: u64) -> ! {
+    let dtb = if dtb == 0 { FALLBACK_DTB } else { dtb };
+    // SAFETY: head.S maps the gigabyte holding the DTB as Normal memory; the header is 40
+    // bytes and `total_size` checks the magic before trusting the size.
+    let header = unsafe { core::slice::from_raw_parts(dtb as *const u8, 40) };
+    let size = match fdt_edit::total_size(header) {
+        Ok(s) if (40..=MAX_DTB).contains(&s) => s,
+        // No DTB means no console either: nothing to say it with.
+        _ => halt(),
+    };
+    // SAFETY: size checked above; the blob is in the same early Normal mapping.
+    let src = unsafe { core::slice::from_raw_parts(dtb as *const u8, size) };
+    // SAFETY: only the boot CPU runs, once; nothing else refers to the buffer yet.
+    let copy = unsafe { &mut *core::ptr::addr_of_mut!(DTB_COPY) };
+    let Ok(len) = fdt_edit::compact(src, copy) else {
+        halt()
+    };
+    let blob = &copy[..len];
+    let board = match Board::parse(blob) {
+        Ok(b) => b,
+        Err(_) => halt(),
+    };
+    if let Some(uart) = board.uart {
+        Pl011::init(uart.base);
+        log::set_sink(&CONSOLE);
+    }
+    if let Some(level) = board
+        .loglevel
+        .as_ref()
+        .and_then(|l| Level::parse(l.as_str()))
+    {
+        log::set_max_level(level);
+    }
+    info!("Minos {} on {}", VERSION, board.model);
+    match setup(board, blob.as_ptr() as u64, load) {
+        Ok(()) => {}
+        Err(msg) => {
+            error!("boot failed: {}", msg);
+            halt()
+        }
+    }
+    let hyp = HYP.get().expect("set by setup");
+    start_secondaries(hyp);
+    let cpu = regs::cpu_index();
+    match hyp.vm0.vcpu_on_pcpu[cpu] {
+        Some(0) => {
+            info!(
+                "entering VM0 at {:#x}, DTB at {:#x}",
+                hyp.vm0.config.entry, hyp.vm0.layout.dtb
+            );
+            enter_vcpu(hyp, 0, hyp.vm0.config.entry, hyp.vm0.layout.dtb)
+        }
+        _ => {
+            error!("VM0 vCPU 0 must be pinned to the boot CPU");
+            halt()
+        }
+    }
+}
+
+struct Msg(&'static str);
+
+impl core::fmt::Display for Msg {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
+    describe(&board);
+    let image_end = core::ptr::addr_of!(__image_end) as u64;
+    let pool_start = page_up(image_end);
+    let hyp_region = Region::new(load, pool_start + HEAP_SIZE + POOL_SIZE - load);
+    if !board.memory.iter().any(|m| m.contains_region(&hyp_region)) {
+        return Err(Msg("the hypervisor image and pool are not inside RAM"));
+    }
+    info!(
+        "hypervisor at {}: heap {:#x} bytes, page pool {:#x} bytes",
+        hyp_region, HEAP_SIZE, POOL_SIZE
+    );
+    // SAFETY: the heap is the first part of the hypervisor's region after the image (inside
+    // RAM, checked above, mapped Normal by the early map), used for nothing else.
+    unsafe { super::heap::init(pool_start, HEAP_SIZE) };
+    let pool_start = pool_start + HEAP_SIZE;
+
+    let boot_mpidr = regs_mpidr();
+    let boot_cpu = board
+        .cpu_index(boot_mpidr)
+        .ok_or(Msg("boot CPU not in /cpus"))?;
+    if boot_cpu != 0 {
+        return Err(Msg("the boot CPU must be the first node in /cpus"));
+    }
+
+    // SAFETY: the pool lies right after the image inside RAM (checked above), is identity
+    // mapped Normal by both the early and the final map, and nothing else uses it.
+    let mut pool = unsafe { Pool::new(pool_start, pool_start + POOL_SIZE) };
+    let el2_ttbr = build_el2_map(&board, &mut pool, hyp_region)?;
+    write_sysreg!("ttbr0_el2", el2_ttbr);
+    regs::isb();
+    regs::tlbi_all_el2();
+
+    let config = *board
+        .vms
+        .iter()
+        .find(|v| v.vmid == 0)
+        .ok_or(Msg("no vm0 in /vms"))?;
+    let layout = config.layout(&board, hyp_region).map_err(|e| {
+        error!("vm0: {}", e);
+        Msg("invalid vm0 description")
+    })?;
+    info!(
+        "vm0 '{}': {} vCPUs, memory {}, entry {:#x}, DTB at {:#x}",
+        config.name, config.vcpus, layout.memory, config.entry, layout.dtb
+    );
+    check_kernel(config.entry, &layout)?;
+
+    let (vttbr, vtcr) = build_stage2(&board, &mut pool, &layout, config.vmid)?;
+    write_vm_dtb(&board, dtb, &config, &layout)?;
+
+    let vcpus = config.vcpus as usize;
+    let mut vcpu_on_pcpu = [None; MAX_CPUS];
+    for (v, &p) in config.affinity.iter().enumerate() {
+        if vcpu_on_pcpu[p as usize].replace(v).is_some() {
+            return Err(Msg("two vCPUs pinned to one CPU"));
+        }
+    }
+    let psci = Psci::new(&board.cpus.as_slice()[..vcpus], layout.memory);
+    info!("pool: {:#x} bytes left", pool.remaining());
+    *POOL.lock() = Some(pool);
+    let vm0 = Vm0 {
+        config,
+        layout,
+        psci,
+        vttbr,
+        vtcr,
+        vcpu_on_pcpu,
+    };
+    let hyp = HYP
+        .set(Hyp {
+            board,
+            vm0,
+            el2_ttbr,
+        })
+        .map_err(|_| Msg("set up twice"))?;
+    cpu_init(hyp);
+    Ok(())
+}
+
+fn regs_mpidr() -> u64 {
+    read_sysreg!("mpidr_el1") & 0xff_00ff_ffff
+}
+
+fn describe(board: &Board) {
+    for m in board.memory.iter() {
+        info!("memory {}", m);
+    }
+    info!("{} CPUs, PSCI via {:?}", board.cpus.len(), board.psci);
+    let g = &board.gic;
+    match g.version {
+        GicVersion::V3 => info!("GICv3: GICD {} GICR {}", g.dist, g.redist),
+        GicVersion::V2 => {
+            info!(
+                "GICv2: GICD {} GICC {} GICH {} GICV {}",
+                g.dist, g.cpu, g.hyp, g.vcpu
+            )
+        }
+    }
+    info!(
+        "timer PPIs: phys {} virt {} hyp {}; maintenance IRQ {}",
+        board.timer.phys, board.timer.virt, board.timer.hyp, g.maintenance_irq
+    );
+    if let Some(u) = board.uart {
+        info!("console: PL011 at {:#x}", u.base);
+    }
+    info!(
+        "{} device regions, {} VM(s) in /vms",
+        board.devices.len(),
+        board.vms.len()
+    );
+}
+
+fn build_el2_map(board: &Board, pool: &mut Pool, hyp: Region) -> Result<u64, Msg> {
+    let oom = |e: pagetable::MapError| {
+        error!("EL2 map: {}", e);
+        Msg("cannot build the EL2 page tables")
+    };
+    let g = Geometry::for_input_bits(EL2_VA_BITS, false).map_err(oom)?;
+    let mut t = PageTable::new(pool, Format::El2, g).map_err(oom)?;
+    map_region(&mut t, pool, hyp, MemKind::Normal).map_err(oom)?;
+    for m in board.memory.iter() {
+        if !map_region(&mut t, pool, *m, MemKind::Normal).map_err(oom)? {
+            warn!("RAM {} beyond the EL2 map, not used", m);
+        }
+    }
+    let uart = board.uart.into_iter();
+    let gic = board.devices.iter().filter(|d| d.is_gic).map(|d| d.region);
+    for r in uart.chain(gic) {
+        map_region(&mut t, pool, r, MemKind::Device).map_err(oom)?;
+    }
+    Ok(t.root())
+}
+
+/// Identity stage-2 map for VM0: its RAM and every device of the board except the GIC's
+/// hypervisor interfaces.
+fn build_stage2(
+    board: &Board,
+    pool: &mut Pool,
+    layout: &VmLayout,
+    vmid: u32,
+) -> Result<(u64, u64), Msg> {
+    let err = |e: pagetable::MapError| {
+        error!("stage 2: {}", e);
+        Msg("cannot build VM0's stage-2 tables")
+    };
+    let pa_bits = pagetable::parange_bits(read_sysreg!("id_aa64mmfr0_el1"));
+    let g = Geometry::for_input_bits(pa_bits, true).map_err(err)?;
+    let mut t = PageTable::new(pool, Format::Stage2, g).map_err(err)?;
+    map_region(&mut t, pool, layout.memory, MemKind::Normal).map_err(err)?;
+    for d in board.devices.iter() {
+        if matches!(d.name.as_str(), "gich" | "gicv") {
+            continue;
+        }
+        match map_region(&mut t, pool, d.region, MemKind::Device) {
+            Ok(true) => {}
+            Ok(false) => warn!(
+                "{} {} beyond the {}-bit IPA space, not passed through",
+                d.name, d.region, pa_bits
+            ),
+            Err(e) => warn!("{} {}: {}, not passed through", d.name, d.region, e),
+        }
+    }
+    info!(
+        "stage 2: {}-bit IPA, start level {}, VMID {}",
+        pa_bits, g.start_level, vmid
+    );
+    let vtcr = g.t0sz()
+        | (g.sl0() << 6)
+        | (1 << 8)
+        | (1 << 10)
+        | (3 << 12)
+        | (pagetable::ps_field(pa_bits) << 16)
+        | (1 << 31);
+    Ok((t.root() | (u64::from(vmid & 0xff) << 48), vtcr))
+}
+
+fn check_kernel(entry: u64, layout: &VmLayout) -> Result<(), Msg> {
+    // SAFETY: the entry is inside VM0's RAM (checked by `layout`), mapped Normal at EL2, and we
+    // read only its 64-byte header.
+    let head = unsafe { core::slice::from_raw_parts(entry as *const u8, 64) };
+    match image::parse(head) {
+        Some(h) => {
+            info!(
+                "vm0 kernel: arm64 Image, image_size {:#x}, flags {:#x}",
+                h.image_size, h.flags
+            );
+            let kernel = Region::new(entry, h.image_size.max(64));
+            if kernel.end() > layout.memory.end() {
+                return Err(Msg("vm0 kernel does not fit in its memory"));
+            }
+            if kernel.contains(layout.dtb) {
+                return Err(Msg("vm0 DTB address lies inside the kernel image"));
+            }
+        }
+        None => warn!(
+            "no arm64 Image header at vm0 entry {:#x}; entering it anyway",
+            entry
+        ),
+    }
+    Ok(())
+}
+
+fn write_vm_dtb(board: &Board, dtb: u64, config: &VmConfig, layout: &VmLayout) -> Result<(), Msg> {
+    let size = board.dtb_size as u64;
+    let dest = Region::new(layout.dtb, size);
+    if !layout.memory.contains_region(&dest) {
+        return Err(Msg("vm0 DTB does not fit at setup_data"));
+    }
+    // SAFETY: source is the hypervisor DTB (mapped, `size` bytes); destination is inside VM0's
+    // RAM, mapped Normal at EL2, not yet running. `copy` allows overlap.
+    let out = unsafe {
+        core::ptr::copy(dtb as *const u8, layout.dtb as *mut u8, size as usize);
+        core::slice::from_raw_parts_mut(layout.dtb as *mut u8, size as usize)
+    };
+    vmdtb::derive(out, layout.memory, config.vcpus as usize, &[]).map_err(|e| {
+        error!("vm0 DTB: {}", e);
+        Msg("cannot derive VM0's DTB")
+    })?;
+    // VM0 starts with its caches off.
+    regs::dcache_clean_range(layout.dtb, size);
+    Ok(())
+}
+
+/// Per-CPU EL2 configuration for running VM0's vCPUs on this CPU.
+fn cpu_init(hyp: &Hyp) {
+    let vm = &hyp.vm0;
+    write_sysreg!("vtcr_el2", vm.vtcr);
+    write_sysreg!("vttbr_el2", vm.vttbr);
+    write_sysreg!("hcr_el2", HCR_RW | HCR_TSC | HCR_BSU_IS | HCR_FB | HCR_VM);
+    write_sysreg!("vpidr_el2", read_sysreg!("midr_el1"));
+    // EL1 may use the physical counter and timer directly; VM0 sees the physical count.
+    write_sysreg!("cnthctl_el2", 0b11);
+    write_sysreg!("cntvoff_el2", 0);
+    write_sysreg!("hstr_el2", 0);
+    // Give EL1 every PMU counter.
+    write_sysreg!("mdcr_el2", (read_sysreg!("pmcr_el0") >> 11) & 0x1f);
+    if hyp.board.gic.version == GicVersion::V3 {
+        // ICC_SRE_EL2: SRE, DFB, DIB, Enable (EL1 may use the system-register interface).
+        write_sysreg!("S3_4_C12_C9_5", 0xf);
+        regs::isb();
+        // ICH_HCR_EL2: virtual CPU interface off until the vGIC drives it.
+        write_sysreg!("S3_4_C12_C11_0", 0);
+    }
+    regs::isb();
+    regs::tlbi_all_el1();
+}
+
+fn start_secondaries(hyp: &Hyp) {
+    // SAFETY: written once before any secondary starts; cleaned to PoC because secondaries
+    // read it with their MMU off.
+    unsafe {
+        core::ptr::addr_of_mut!(SECONDARY_TTBR).write_volatile(hyp.el2_ttbr);
+        regs::dcache_clean_range(core::ptr::addr_of!(SECONDARY_TTBR) as u64, 8);
+    }
+    if hyp.board.psci == PsciMethod::None {
+        warn!("no PSCI in the DT: running on the boot CPU only");
+        return;
+    }
+    let entry = secondary_entry as *const () as u64;
+    for (i, &mpidr) in hyp.board.cpus.iter().enumerate().skip(1) {
+        let r = regs::smc(0xc400_0003, mpidr, entry, i as u64) as i64;
+        if r != psci::SUCCESS {
+            warn!("PSCI CPU_ON of cpu{} (MPIDR {:#x}) failed: {}", i, mpidr, r);
+        }
+    }
+}
+
+static SEEN: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+/// Entered from head.S on each secondary CPU, MMU on, stack set: at boot (all CPUs are
+/// brought up once) and whenever a vCPU pinned here is turned on after its pCPU was powered
+/// off.
+#[no_mangle]
+extern "C" fn secondary_main(cpu: usize) -> ! {
+    let Some(hyp) = HYP.get() else { halt() };
+    cpu_init(hyp);
+    if !SEEN[cpu].swap(true, Ordering::Relaxed) {
+        info!("cpu{} online", cpu);
+    }
+    match hyp.vm0.vcpu_on_pcpu.get(cpu).copied().flatten() {
+        Some(v) => wait_for_cpu_on(hyp, v),
+        None => power_off_cpu(),
+    }
+}
+
+/// Runs vCPU `v` if VM0 has turned it on; otherwise powers this pCPU off through firmware
+/// (a parked CPU costs nothing, and under TCG a WFE loop would burn a host thread).
+/// [`kick_pcpu`] powers it back on for the next CPU_ON.
+pub fn wait_for_cpu_on(hyp: &Hyp, v: usize) -> ! {
+    if let Some((entry, context)) = hyp.vm0.psci.take_pending(v) {
+        enter_vcpu(hyp, v, entry, context);
+    }
+    power_off_cpu()
+}
+
+fn power_off_cpu() -> ! {
+    regs::smc(u64::from(psci::CPU_OFF), 0, 0, 0);
+    // Only returns if firmware refused (e.g. no PSCI): wait here instead.
+    halt()
+}
+
+/// After a virtual CPU_ON of vCPU `v`: make sure its pCPU runs to pick it up. The pCPU is
+/// either off (firmware CPU_ON starts it), or still on its way to off or already looking
+/// (firmware says ALREADY_ON/ON_PENDING; retry until it took the vCPU or is off).
+pub fn kick_pcpu(hyp: &Hyp, v: usize) {
+    let Some(p) = hyp
+        .vm0
+        .config
+        .affinity
+        .as_slice()
+        .get(v)
+        .map(|&p| p as usize)
+    else {
+        return;
+    };
+    let mpidr = hyp.board.cpus.as_slice()[p];
+    let entry = secondary_entry as *const () as u64;
+    loop {
+        let r = regs::smc(0xc400_0003, mpidr, entry, p as u64) as i64;
+        if r == psci::SUCCESS || !hyp.vm0.psci.is_pending(v) {
+            return;
+        }
+        if r != psci::ALREADY_ON && r != psci::ON_PENDING {
+            error!("firmware CPU_ON of cpu{} failed: {}", p, r);
+            return;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+fn enter_vcpu(hyp: &Hyp, v: usize, entry: u64, x0: u64) -> ! {
+    write_sysreg!("vmpidr_el2", hyp.vm0.psci.mpidr(v) | (1 << 31));
+    write_sysreg!("sctlr_el1", SCTLR_EL1_RESET);
+    regs::isb();
+    // SAFETY: the stack top is this CPU's own stack; `entry` lies in VM0's RAM (checked by the
+    // layout or by PSCI CPU_ON) and stage 2 confines the guest.
+    unsafe { enter_guest(entry, x0, stack_top(regs::cpu_index())) }
+}

@@ -1,0 +1,53 @@
+//! The PL011 UART as a polled, output-only console.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::log::Sink;
+
+const DR: u64 = 0x00;
+const FR: u64 = 0x18;
+const FR_TXFF: u32 = 1 << 5;
+
+static BASE: AtomicU64 = AtomicU64::new(0);
+
+pub struct Pl011;
+
+pub static CONSOLE: Pl011 = Pl011;
+
+impl Pl011 {
+    /// Uses the UART at `base` (mapped as Device memory).
+    pub fn init(base: u64) {
+        BASE.store(base, Ordering::Release);
+    }
+
+    fn putc(base: u64, c: u8) {
+        // SAFETY: `base` is the UART named by the DT and mapped Device-nGnRE at EL2; FR and
+        // DR are 32-bit registers of the PL011.
+        unsafe {
+            while core::ptr::read_volatile((base + FR) as *const u32) & FR_TXFF != 0 {
+                core::hint::spin_loop();
+            }
+            core::ptr::write_volatile((base + DR) as *mut u32, u32::from(c));
+        }
+    }
+
+    /// Writes without any lock: for the panic path.
+    pub fn write_raw(s: &str) {
+        let base = BASE.load(Ordering::Acquire);
+        if base == 0 {
+            return;
+        }
+        for c in s.bytes() {
+            if c == b'\n' {
+                Self::putc(base, b'\r');
+            }
+            Self::putc(base, c);
+        }
+    }
+}
+
+impl Sink for Pl011 {
+    fn write_str(&self, s: &str) {
+        Self::write_raw(s);
+    }
+}

@@ -1,0 +1,2 @@
+//! Architecture-specific code. Only AArch64 EL2 exists today.
+pub mod aarch64;
