@@ -1,5 +1,22 @@
 //! The operations behind the command line.
 
+/// Progress lines on stdout, like abootimg's. Unlike `println!`, a closed stdout (`| head`) is not
+/// a panic: the message is dropped and the operation finishes.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Warnings on stderr, with the same reasoning.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod args;
 mod create;
 mod extract;
@@ -76,7 +93,7 @@ fn shorten(s: &str) -> String {
 
 /// Warning for images without a ramdisk, which only mvm-style loaders accept.
 fn warn_no_ramdisk() {
-    eprintln!(
+    tell!(
         "bootimg: warning: the image has no ramdisk (ramdisk size 0): abootimg rejects it \
          (\"ramdisk size is null\"); mvm and U-Boot accept it"
     );

@@ -4,6 +4,7 @@
 mod cli;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,8 +16,9 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` puts the whole context chain on one line.
-            eprintln!("bootimg: error: {e:#}");
+            // `{:#}` puts the whole context chain on one line. A closed stderr is no reason
+            // to panic: the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "bootimg: error: {e:#}");
             ExitCode::FAILURE
         }
     }

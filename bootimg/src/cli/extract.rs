@@ -12,7 +12,7 @@ use super::args::ExtractArgs;
 use super::{parse, read};
 
 fn write(path: &Path, what: &str, bytes: &[u8]) -> Result<()> {
-    println!("extracting {what} in {}", path.display());
+    say!("extracting {what} in {}", path.display());
     fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -27,11 +27,11 @@ pub fn run(a: &ExtractArgs) -> Result<()> {
             img.header.version()
         );
     };
-    println!("writing boot image config in {}", a.config.display());
+    say!("writing boot image config in {}", a.config.display());
     fs::write(&a.config, write_config(h, data.len() as u64))
         .with_context(|| format!("cannot write {}", a.config.display()))?;
     if h.cmdline.iter().all(|&b| b != 0) && !c_str(&h.extra_cmdline).is_empty() {
-        eprintln!(
+        tell!(
             "bootimg: warning: the command line continues in extra_cmdline ({} more bytes), \
              which bootimg.cfg cannot hold; {} has only its first 512 bytes",
             c_str(&h.extra_cmdline).len(),

@@ -78,7 +78,7 @@ pub fn run(a: &UpdateArgs) -> Result<()> {
         warn_no_ramdisk();
     }
     output::write_atomic(&a.image, &bytes)?;
-    println!(
+    say!(
         "Writing Boot Image {} ({} bytes)",
         a.image.display(),
         bytes.len()
