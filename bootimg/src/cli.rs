@@ -25,7 +25,7 @@ mod update;
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -40,10 +40,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Update(a) => update::run(&a),
         Command::Extract(a) => extract::run(&a),
         Command::Info(a) => {
-            let data = read(&a.image, "image")?;
-            let img = parse(&a.image, &data)?;
-            let report =
-                bootimg::info::describe(&img, &a.image.to_string_lossy(), data.len() as u64);
+            // Only the header is read, so -i is instant on large images and block devices.
+            let mut file = fs::File::open(&a.image)
+                .with_context(|| format!("cannot open image {}", a.image.display()))?;
+            let len = file
+                .seek(SeekFrom::End(0))
+                .and_then(|len| file.rewind().map(|()| len))
+                .with_context(|| format!("cannot read image {}", a.image.display()))?;
+            let (header, layout) = bootimg::read_header(&mut file, len)
+                .with_context(|| format!("{}", a.image.display()))?;
+            let report = bootimg::info::describe(&header, &layout, &a.image.to_string_lossy(), len);
             std::io::stdout().write_all(&report)?;
             Ok(())
         }

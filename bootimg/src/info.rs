@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::header::{c_str, decode_os_version, Header, HeaderV3, LegacyHeader, V3_PAGE_SIZE};
-use crate::image::BootImage;
+use crate::layout::Layout;
 
 fn mb(size: u64) -> String {
     format!("{:.2}", size as f64 / 1_048_576.0)
@@ -32,7 +32,7 @@ fn cmdline_lines(out: &mut Vec<u8>, cmdline: &[u8]) {
     }
 }
 
-fn legacy(out: &mut Vec<u8>, h: &LegacyHeader, img: &BootImage<'_>) {
+fn legacy(out: &mut Vec<u8>, h: &LegacyHeader, layout: &Layout) {
     let _ = writeln!(out, "  page size  = {} bytes\n", h.page_size);
     out.extend_from_slice(b"* Boot Name = \"");
     out.extend_from_slice(c_str(&h.name));
@@ -83,7 +83,7 @@ fn legacy(out: &mut Vec<u8>, h: &LegacyHeader, img: &BootImage<'_>) {
         let _ = writeln!(
             out,
             "  dtb size = {} bytes at offset {:#x}, load address {:#x}",
-            h.dtb_size, img.layout.dtb.offset, h.dtb_addr
+            h.dtb_size, layout.dtb.offset, h.dtb_addr
         );
     }
     if h.ramdisk_size == 0 {
@@ -120,15 +120,16 @@ fn v3(out: &mut Vec<u8>, h: &HeaderV3) {
     );
 }
 
-/// Renders the report for `img`, read from `file_name` (`file_len` bytes).
-pub fn describe(img: &BootImage<'_>, file_name: &str, file_len: u64) -> Vec<u8> {
+/// Renders the report for an image with this header and layout, read from `file_name`
+/// (`file_len` bytes).
+pub fn describe(header: &Header, layout: &Layout, file_name: &str, file_len: u64) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = writeln!(out, "\nAndroid Boot Image Info:\n");
     // abootimg prints "[block device]" or an empty string after the name: keep its blank.
     let _ = writeln!(out, "* file name = {file_name} \n");
     size_line(&mut out, "* image size", file_len);
-    match &img.header {
-        Header::Legacy(h) => legacy(&mut out, h, img),
+    match header {
+        Header::Legacy(h) => legacy(&mut out, h, layout),
         Header::V3(h) => v3(&mut out, h),
     }
     out

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(s.offset + s.size <= data.len() as u64);
         let _ = img.section(s);
     }
-    let _ = bootimg::info::describe(&img, "fuzz", data.len() as u64);
+    let _ = bootimg::info::describe(&img.header, &img.layout, "fuzz", data.len() as u64);
     if let Header::Legacy(h) = &img.header {
         let _ = bootimg::config::write_config(h, data.len() as u64);
         let parts = Parts {
