@@ -6,6 +6,7 @@ mod cpus;
 pub mod dtc;
 mod edit;
 mod error;
+mod guest;
 mod read;
 mod tree;
 mod vms;

@@ -168,3 +168,32 @@ fn duplicates_and_bad_paths_are_refused() {
     let s = dts(&t);
     assert!(!s.contains("thermal") && !s.contains("bootargs"));
 }
+
+#[test]
+fn guest_edits() {
+    let src = r#"/dts-v1/;
+    / { #address-cells = <1>; #size-cells = <1>;
+        cpus { #address-cells = <1>; #size-cells = <0>;
+            cpu@0 { device_type = "cpu"; reg = <0>; enable-method = "spin-table"; cpu-release-addr = <0 0xd8>; };
+            cpu@1 { device_type = "cpu"; reg = <1>; enable-method = "spin-table"; cpu-release-addr = <0 0xe0>; }; };
+        intc@8000000 { compatible = "arm,cortex-a15-gic"; #interrupt-cells = <3>;
+            reg = <0x8000000 0x10000 0x8010000 0x10000 0x8030000 0x10000 0x8040000 0x10000>;
+            interrupts = <1 9 4>; }; };"#;
+    let mut t = Tree::from_dtb(&dtc::compile_source(src.as_bytes(), None).unwrap()).unwrap();
+    assert!(t.use_psci("hvc").unwrap());
+    assert!(!t.use_psci("hvc").unwrap(), "second run changes nothing");
+    assert!(t.use_psci("bogus").is_err());
+    assert!(t.strip_gic_virtualization().unwrap());
+    let s = dts(&t);
+    assert!(
+        !s.contains("spin-table") && !s.contains("cpu-release-addr"),
+        "{s}"
+    );
+    assert_eq!(s.matches("enable-method = \"psci\";").count(), 2);
+    assert!(s.contains("method = \"hvc\";"));
+    assert!(
+        s.contains("reg = <0x8000000 0x10000 0x8010000 0x10000>;"),
+        "{s}"
+    );
+    assert!(!s.contains("interrupts = <0x01 0x09 0x04>"));
+}

@@ -2,8 +2,8 @@
 //!
 //! hyp: the base DTB (the kernel's upstream DTB, or QEMU's own dump) with the board's
 //! hypervisor DTS laid over it and `/memory` set to the board's RAM.
-//! vm0: the base DTB with `/memory` set to VM0's RAM, its command line, its vCPU count and,
-//! when given, the initrd range.
+//! vm0: the base DTB with `/memory` set to VM0's RAM, its command line, its vCPU count, CPUs
+//! started through PSCI (HVC), no GIC virtualization regions and, when given, the initrd.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -111,20 +111,29 @@ fn fill_placeholders(text: &str, vars: &BTreeMap<&str, String>) -> anyhow::Resul
     Ok(out)
 }
 
+/// VM0's RAM size: board.toml's, or on QEMU boards (whose RAM is whatever `-m` said) from
+/// VM0's base to the end of the RAM in QEMU's DTB.
+fn vm0_size(board: &Board, base: &Tree, from_qemu: bool) -> anyhow::Result<u64> {
+    if !from_qemu {
+        return Ok(board.vm0.size);
+    }
+    let end = ram_end(base).context("the base DTB has no usable /memory")?;
+    end.checked_sub(board.vm0.base)
+        .filter(|&s| s > 0)
+        .with_context(|| {
+            format!(
+                "RAM ends at {end:#x}, below VM0's base {:#x}",
+                board.vm0.base
+            )
+        })
+}
+
 /// The hypervisor DTS of `board`, placeholders filled, compiled.
 fn hyp_fragment(board: &Board, base: &Tree) -> anyhow::Result<Tree> {
     let path = board.hyp_dts_path();
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let vm0_size = if board.hypervisor.qemu_dtb {
-        // QEMU's RAM size is whatever -m said: VM0 runs to its end.
-        let end = ram_end(base).context("the base DTB has no usable /memory")?;
-        end.checked_sub(board.vm0.base)
-            .filter(|&s| s > 0)
-            .with_context(|| format!("RAM ends at {end:#x}, below VM0's base"))?
-    } else {
-        board.vm0.size
-    };
+    let vm0_size = vm0_size(board, base, board.hypervisor.qemu_dtb)?;
     let vars = BTreeMap::from([
         ("VCPUS", board.vm0.vcpus.to_string()),
         (
@@ -177,8 +186,13 @@ pub fn build(
             if (board.vm0.vcpus as usize) < cpus {
                 t.trim_cpus(board.vm0.vcpus as usize)?;
             }
-            t.set_memory(&[(board.vm0.base, board.vm0.size)])?;
+            let size = vm0_size(board, &t, board.vm0.qemu_dtb)?;
+            t.set_memory(&[(board.vm0.base, size)])?;
             t.set_bootargs(&board.vm0.cmdline)?;
+            // VM0 runs at EL1: CPUs start through the hypervisor's PSCI, and the GIC's
+            // virtualization interface is the hypervisor's.
+            t.use_psci("hvc")?;
+            t.strip_gic_virtualization()?;
             for seed in ["kaslr-seed", "rng-seed"] {
                 // QEMU's random seeds would make the DTB differ on every dump.
                 if let Ok(c) = t.node_mut("/chosen") {
