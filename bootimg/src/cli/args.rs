@@ -41,7 +41,8 @@ Differences from abootimg 0.6:
   * --no-ramdisk builds an image without a ramdisk (mvm accepts it; abootimg refuses it).";
 
 #[derive(Parser, Debug)]
-#[command(name = "bootimg", version, about = ABOUT, long_about = LONG_ABOUT)]
+// abootimg takes the last of repeated -k/-r/-s/-f; -c still accumulates.
+#[command(name = "bootimg", version, about = ABOUT, long_about = LONG_ABOUT, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -219,6 +220,19 @@ mod tests {
                 .command,
             Command::Update(_)
         ));
+    }
+
+    #[test]
+    fn repeated_options_take_the_last_like_abootimg() {
+        let cli = parse(&[
+            "bootimg", "--create", "b", "-k", "k1", "-k", "k2", "-r", "r", "-c", "a=1", "-c", "b=2",
+        ])
+        .unwrap();
+        let Command::Create(c) = cli.command else {
+            panic!()
+        };
+        assert_eq!(c.kernel, PathBuf::from("k2"));
+        assert_eq!(c.header.config.len(), 2);
     }
 
     #[test]
