@@ -10,6 +10,7 @@
 //!   refilled at each exit, with the underflow interrupt requested while they overflow;
 //! * `maintenance-refill`: ten more, but the list registers are refilled only from the
 //!   physical maintenance interrupt (PPI 25, underflow) taken at EL2 while the guest runs;
+//! * `cpuif-state`: the guest's VMCR/APRs survive a save, restore of other values, restore;
 //! * `hw-deactivate`: a virtual SPI linked to an active physical SPI is deactivated
 //!   physically by the guest's EOI;
 //! * `sgi`: on v3 the guest writes ICC_SGI1R_EL1, the write traps to EL2 (HCR_EL2.IMO),
@@ -34,8 +35,8 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 
 use sysreg::{mrs, msr};
-use vgic::hw_v2::GichListRegs;
-use vgic::hw_v3::{enable_virtual_cpu_interface, IchListRegs};
+use vgic::hw_v2::{GichListRegs, VcpuIfState as GichIfState};
+use vgic::hw_v3::{enable_virtual_cpu_interface, IchListRegs, VcpuIfState};
 use vgic::lr::{encode_v2, encode_v3, Lr, LrState};
 use vgic::{reset_lrs, sgi1r_write_rt, GicVersion, ListRegs, Vgic, VgicConfig};
 
@@ -43,7 +44,7 @@ const VGICD: u64 = 0x0800_0000;
 const VGICR: u64 = 0x080a_0000;
 /// QEMU virt's GICv2 virtual interface control frame.
 const GICH: usize = 0x0803_0000;
-const CHECKS: u32 = 5;
+const CHECKS: u32 = 6;
 /// Priorities of the ten SPIs of a batch: their order is not the INTID order.
 const PRIOS: [u8; 10] = [0x90, 0x10, 0x80, 0x20, 0x70, 0x30, 0x60, 0x40, 0x50, 0x00];
 /// The virtual SPI linked to physical SPI 40.
@@ -242,6 +243,50 @@ fn probe_lrs(lrs: &mut AnyLrs) -> bool {
     ok
 }
 
+/// Saves the guest's virtual CPU interface state, loads a different one, reads it back,
+/// restores the guest's: what a pCPU switching vCPUs does between sync and flush.
+fn cpuif_state_roundtrip(lrs: &AnyLrs) -> bool {
+    match lrs {
+        AnyLrs::V3(_) => {
+            let mut guest = VcpuIfState::default();
+            guest.save();
+            let other = VcpuIfState {
+                vmcr: 0,
+                ap0r: [0; 4],
+                ap1r: [1 << 3, 0, 0, 0],
+            };
+            other.restore();
+            let mut back = VcpuIfState::default();
+            back.save();
+            guest.restore();
+            let mut again = VcpuIfState::default();
+            again.save();
+            // The guest set its PMR (VMCR.VPMR, bits 31:24); the binary points of the other
+            // state clamp to their minimums, so only VPMR is compared.
+            guest.vmcr >> 24 != 0
+                && back.vmcr >> 24 == 0
+                && back.ap1r[0] == 1 << 3
+                && again.vmcr == guest.vmcr
+                && again.ap1r == guest.ap1r
+        }
+        AnyLrs::V2(l) => {
+            let guest = l.save();
+            l.restore(&GichIfState {
+                vmcr: 0,
+                apr: 1 << 3,
+            });
+            let back = l.save();
+            l.restore(&guest);
+            let again = l.save();
+            guest.vmcr >> 24 != 0
+                && back.vmcr >> 24 == 0
+                && back.apr == 1 << 3
+                && again.vmcr == guest.vmcr
+                && again.apr == guest.apr
+        }
+    }
+}
+
 /// Programs the virtual distributor (and redistributor) as a Linux guest would.
 fn guest_gic_setup(g: &mut Vgic, v3: bool) {
     let w = |g: &mut Vgic, a: u64, s: u8, v: u64| {
@@ -402,6 +447,13 @@ fn on_guest_irq(iar: u32, frame: &mut [u64; 32]) {
             }
         }
         Phase::Hw => {
+            let ok = cpuif_state_roundtrip(&h.lrs);
+            check(
+                h,
+                "cpuif-state",
+                ok,
+                format_args!("VMCR/APR save, restore, save"),
+            );
             let still_active = phys_gic::is_active();
             let ok = intid == HW_VIRQ && !still_active;
             check(
