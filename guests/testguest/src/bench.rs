@@ -85,7 +85,9 @@ fn ipi(dist: usize) -> Option<(PerOp, PerOp)> {
 }
 
 /// Runs every benchmark; returns false if one could not complete.
-pub fn run(psci: Psci, gic_dist: Option<usize>) -> bool {
+/// `timer_wake`: from the virtual timer's deadline to WFI returning, measured by the
+/// wfi-timer-wakeup check.
+pub fn run(psci: Psci, gic_dist: Option<usize>, timer_wake: Option<PerOp>) -> bool {
     report("nop", nop());
     report("hypercall", hypercall(psci));
     let Some(dist) = gic_dist else {
@@ -97,6 +99,9 @@ pub fn run(psci: Psci, gic_dist: Option<usize>) -> bool {
         Some((ipi, eoi)) => {
             report("ipi-self", ipi);
             report("eoi", eoi);
+            if let Some(t) = timer_wake {
+                report("timer-wake", t);
+            }
             true
         }
         None => {

@@ -13,6 +13,7 @@ const SPURIOUS: u32 = 1023;
 const GICD_CTLR: usize = 0x000;
 const GICD_IIDR: usize = 0x008;
 const GICD_ISENABLER: usize = 0x100;
+const GICD_ICENABLER: usize = 0x180;
 const GICD_IPRIORITYR: usize = 0x400;
 const GICD_SGIR: usize = 0xf00;
 const GICD_CTLR_RWP: u32 = 1 << 31;
@@ -31,6 +32,8 @@ const GICR_IPRIORITYR: usize = GICR_SGI + 0x400;
 
 static VERSION: AtomicUsize = AtomicUsize::new(0);
 static CPU_IF: AtomicUsize = AtomicUsize::new(0);
+/// GICD (v2) or this CPU's redistributor (v3): where SGIs and PPIs are enabled.
+static PRIVATE_BASE: AtomicUsize = AtomicUsize::new(0);
 
 /// Counter value read first thing in the IRQ handler.
 pub static IRQ_AT: AtomicU64 = AtomicU64::new(0);
@@ -106,6 +109,7 @@ pub fn init(desc: GicDesc) -> Result<(), GicError> {
             wr(cpu + GICC_PMR, 0xff);
             wr(cpu + GICC_CTLR, 1);
             CPU_IF.store(cpu, Ordering::SeqCst);
+            PRIVATE_BASE.store(dist, Ordering::SeqCst);
             VERSION.store(2, Ordering::SeqCst);
         }
         GicDesc::V3 { dist, redist } => {
@@ -144,10 +148,28 @@ pub fn init(desc: GicDesc) -> Result<(), GicError> {
                     t = out(reg) _,
                 );
             }
+            PRIVATE_BASE.store(r + GICR_SGI, Ordering::SeqCst);
             VERSION.store(3, Ordering::SeqCst);
         }
     }
     Ok(())
+}
+
+/// Enables a PPI (16-31) on this CPU, group 1, middle priority. Needs `init` first.
+pub fn enable_ppi(intid: u32) {
+    debug_assert!((16..32).contains(&intid));
+    // GICD (v2) and the redistributor's SGI frame (v3) share these offsets.
+    let base = PRIVATE_BASE.load(Ordering::SeqCst);
+    let prio = base + GICD_IPRIORITYR + (intid as usize & !3);
+    let shift = 8 * (intid & 3);
+    wr(prio, (rd(prio) & !(0xff << shift)) | (0x80 << shift));
+    wr(base + GICD_ISENABLER, 1 << intid);
+}
+
+/// Disables a PPI enabled with `enable_ppi`.
+pub fn disable_ppi(intid: u32) {
+    let base = PRIVATE_BASE.load(Ordering::SeqCst);
+    wr(base + GICD_ICENABLER, 1 << intid);
 }
 
 /// GICD_IIDR: a distributor register read, which a hypervisor emulates.

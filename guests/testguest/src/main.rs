@@ -137,7 +137,8 @@ mod guest {
                 }
             },
         };
-        let benched = bench::run(psci, dist);
+        let timer_wake = dist.map(|_| checks::timer::run(&mut r, p.vtimer_intid));
+        let benched = bench::run(psci, dist, timer_wake);
         r.result(
             "bench",
             benched,

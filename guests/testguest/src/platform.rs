@@ -13,6 +13,8 @@ pub enum GicDesc {
 }
 
 pub const MAX_CPUS: usize = 8;
+/// The virtual timer's INTID on QEMU virt and most boards (PPI 11).
+const VTIMER_DEFAULT: u32 = 27;
 
 pub struct Platform {
     pub uart: Option<usize>,
@@ -21,6 +23,8 @@ pub struct Platform {
     /// MPIDR affinity values of the CPUs, in DTB order.
     pub cpus: [u64; MAX_CPUS],
     pub ncpus: usize,
+    /// INTID of the EL1 virtual timer (a PPI).
+    pub vtimer_intid: u32,
     pub ram: Ranges,
     /// RAM, device `reg`s and bus windows: everything that answers an access.
     pub occupied: Ranges,
@@ -43,6 +47,7 @@ impl Platform {
             gic: None,
             cpus: [0; MAX_CPUS],
             ncpus: 0,
+            vtimer_intid: VTIMER_DEFAULT,
             ram: Ranges::new(),
             occupied: Ranges::new(),
         };
@@ -75,6 +80,19 @@ impl Platform {
                     dist: d.starting_address as usize,
                     cpu: c.starting_address as usize,
                 });
+            }
+        }
+
+        // Secure, non-secure physical, virtual, hypervisor timers; 3 cells each (type, number,
+        // flags), PPI numbers counted from INTID 16.
+        if let Some(irqs) = fdt
+            .find_compatible(&["arm,armv8-timer"])
+            .and_then(|n| n.property("interrupts"))
+        {
+            if irqs.value.len() >= 36 && irqs.value.len() % 12 == 0 {
+                if let Some(ppi) = be_cells(&irqs.value[28..32]) {
+                    p.vtimer_intid = ppi as u32 + 16;
+                }
             }
         }
 

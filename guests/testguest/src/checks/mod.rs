@@ -5,3 +5,4 @@ pub mod mmio_pair;
 pub mod psci;
 pub mod smccc_unknown;
 pub mod sysreg;
+pub mod timer;
