@@ -63,6 +63,8 @@ pub struct Member {
     pub rdev: (u32, u32),
     pub source: Source,
     pub size: u64,
+    /// (device, inode) of a regular file with several names in the source tree.
+    pub hardlink: Option<(u64, u64)>,
 }
 
 /// Archive members by path (no leading `/` or `./`), sorted.
@@ -117,6 +119,7 @@ fn from_metadata(path: &Path, md: &std::fs::Metadata) -> anyhow::Result<Member> 
         rdev: (dev_major(md.rdev()), dev_minor(md.rdev())),
         source,
         size,
+        hardlink: (kind == Kind::File && md.nlink() > 1).then(|| (md.dev(), md.ino())),
     })
 }
 
@@ -200,6 +203,7 @@ fn dir_member() -> Member {
         rdev: (0, 0),
         source: Source::None,
         size: 0,
+        hardlink: None,
     }
 }
 
@@ -237,6 +241,7 @@ fn collect(args: &Args) -> anyhow::Result<Members> {
             rdev: (0, 0),
             size: bytes.len() as u64,
             source: Source::Bytes(bytes),
+            hardlink: None,
         };
         insert(&mut members, dest, m)?;
     }
@@ -268,6 +273,17 @@ pub fn write_archive<W: Write>(
     progress: &mut dyn FnMut(u64),
 ) -> anyhow::Result<()> {
     let mut out = newc::Writer::new(w);
+    // Hard links, as GNU cpio writes them: every name shares one inode number and the link
+    // count, and only the last name carries the data. (--file/--exec copies have no links.)
+    let mut groups: BTreeMap<(u64, u64), (u32, &str)> = BTreeMap::new();
+    for (name, m) in members {
+        if let (Some(k), Source::File(_)) = (m.hardlink, &m.source) {
+            let g = groups.entry(k).or_insert((0, name));
+            g.0 += 1;
+            g.1 = name;
+        }
+    }
+    let mut inos: BTreeMap<(u64, u64), u32> = BTreeMap::new();
     // The root directory first, so the kernel's rootfs gets its mode too.
     out.entry(
         &Entry::new(".", Kind::Dir, 0o755, mtime, 0),
@@ -276,7 +292,20 @@ pub fn write_archive<W: Write>(
     for (name, m) in members {
         let mut e = Entry::new(name, m.kind, m.perm, mtime, m.size);
         e.rdev = m.rdev;
+        let mut carries_data = true;
+        if let Some((count, last)) = m.hardlink.and_then(|k| groups.get(&k).copied()) {
+            if count > 1 {
+                let k = m.hardlink.expect("grouped");
+                let ino = *inos.entry(k).or_insert_with(|| out.reserve_ino());
+                e.link = Some((ino, count));
+                carries_data = last == name.as_str();
+                if !carries_data {
+                    e.size = 0;
+                }
+            }
+        }
         match &m.source {
+            _ if !carries_data => out.entry(&e, &mut std::io::empty())?,
             Source::None => out.entry(&e, &mut std::io::empty())?,
             Source::Bytes(b) => out.entry(&e, &mut b.as_slice())?,
             Source::File(p) => {
@@ -287,7 +316,7 @@ pub fn write_archive<W: Write>(
                     .with_context(|| format!("{}", p.display()))?
             }
         }
-        progress(m.size);
+        progress(e.size);
     }
     out.finish()?;
     Ok(())
@@ -296,6 +325,7 @@ pub fn write_archive<W: Write>(
 /// Archive (and compress) `members` into `out` through a temporary file and a rename.
 pub fn build(members: &Members, out: &Path, compress: bool) -> anyhow::Result<()> {
     let mtime = source_date_epoch()?;
+    // Hard-linked files count once per name here; the bar may finish early, never overflow.
     let total: u64 = members.values().map(|m| m.size).sum();
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(total);
@@ -372,6 +402,7 @@ mod tests {
             rdev: (0, 0),
             size: t.len() as u64,
             source: Source::Bytes(t.as_bytes().to_vec()),
+            hardlink: None,
         };
         insert(&mut m, "/bin/sh", link("busybox")).unwrap();
         insert(&mut m, "./usr//bin/x", link("y")).unwrap();
@@ -404,6 +435,7 @@ mod tests {
                 rdev: (0, 0),
                 size: 5,
                 source: Source::Bytes(b"hello".to_vec()),
+                hardlink: None,
             },
         )
         .unwrap();
@@ -417,5 +449,49 @@ mod tests {
         let (a, b) = (text.find("a\0").unwrap(), text.find("b\0").unwrap());
         assert!(a < b && text.contains("hello") && text.contains("TRAILER!!!"));
         assert_eq!(one.len() % 4, 0);
+    }
+
+    /// (name, ino, nlink, size) of every entry of a newc archive.
+    fn headers(a: &[u8]) -> Vec<(String, u32, u32, u32)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 110 <= a.len() {
+            let h = std::str::from_utf8(&a[at..at + 110]).unwrap();
+            let f = |i: usize| u32::from_str_radix(&h[6 + 8 * i..14 + 8 * i], 16).unwrap();
+            let (ino, nlink, size, namesize) = (f(0), f(4), f(6), f(11) as usize);
+            let name = String::from_utf8(a[at + 110..at + 110 + namesize - 1].to_vec()).unwrap();
+            at += (110 + namesize).div_ceil(4) * 4 + (size as usize).div_ceil(4) * 4;
+            if name == "TRAILER!!!" {
+                break;
+            }
+            out.push((name, ino, nlink, size));
+        }
+        out
+    }
+
+    #[test]
+    fn hard_links_share_an_inode_and_one_copy_of_the_data() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a"), b"twelve bytes").unwrap();
+        std::fs::hard_link(d.path().join("a"), d.path().join("b")).unwrap();
+        std::fs::hard_link(d.path().join("a"), d.path().join("c")).unwrap();
+        std::fs::write(d.path().join("d"), b"x").unwrap();
+        let mut m = Members::new();
+        scan_dir(d.path(), &mut m).unwrap();
+        let mut out = Vec::new();
+        write_archive(&m, 0, &mut out, &mut |_| {}).unwrap();
+        let h = headers(&out);
+        let names: Vec<&str> = h.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(names, [".", "a", "b", "c", "d"]);
+        let (a, b, c, dd) = (&h[1], &h[2], &h[3], &h[4]);
+        assert!(a.1 == b.1 && b.1 == c.1 && c.1 != dd.1, "{h:?}");
+        assert_eq!((a.2, b.2, c.2, dd.2), (3, 3, 3, 1));
+        assert_eq!((a.3, b.3, c.3, dd.3), (0, 0, 12, 1));
+        // Inode numbers stay unique across entries that are not links.
+        let mut inos: Vec<u32> = h.iter().map(|e| e.1).collect();
+        inos.dedup();
+        inos.sort();
+        inos.dedup();
+        assert_eq!(inos.len(), 3);
     }
 }

@@ -39,6 +39,9 @@ pub struct Entry<'a> {
     pub mtime: u32,
     pub size: u64,
     pub rdev: (u32, u32),
+    /// For hard links: the inode number shared by every name of the file, and their count.
+    /// `None` gives the entry its own new inode.
+    pub link: Option<(u32, u32)>,
 }
 
 impl<'a> Entry<'a> {
@@ -50,6 +53,7 @@ impl<'a> Entry<'a> {
             mtime,
             size,
             rdev: (0, 0),
+            link: None,
         }
     }
 }
@@ -60,7 +64,8 @@ fn pad(n: u64) -> usize {
     ((4 - (n % 4)) % 4) as usize
 }
 
-/// Streams entries to `w`, numbering inodes from 1 in the order they are written.
+/// Streams entries to `w`, numbering inodes from 1 in the order they are written (hard links
+/// bring their own, from [`Writer::reserve_ino`]).
 pub struct Writer<W: Write> {
     w: W,
     ino: u32,
@@ -105,11 +110,19 @@ impl<W: Write> Writer<W> {
         self.w.write_all(&ZEROS[..pad(110 + namesize as u64)])
     }
 
+    /// A fresh inode number, for the names of one hard-linked file.
+    pub fn reserve_ino(&mut self) -> u32 {
+        self.ino += 1;
+        self.ino
+    }
+
     /// Writes one entry whose data (exactly `e.size` bytes) comes from `data`.
     pub fn entry(&mut self, e: &Entry<'_>, data: &mut dyn Read) -> io::Result<()> {
-        self.ino += 1;
-        let nlink = if e.kind == Kind::Dir { 2 } else { 1 };
-        self.header(e, self.ino, nlink, e.kind.mode_bits() | (e.perm & 0o7777))?;
+        let (ino, nlink) = match e.link {
+            Some(l) => l,
+            None => (self.reserve_ino(), if e.kind == Kind::Dir { 2 } else { 1 }),
+        };
+        self.header(e, ino, nlink, e.kind.mode_bits() | (e.perm & 0o7777))?;
         let copied = io::copy(data, &mut self.w)?;
         if copied != e.size {
             return Err(io::Error::new(
