@@ -34,8 +34,12 @@ impl Vgic {
         ((1u32 << self.cfg.nr_vcpus) - 1) as u8
     }
 
-    /// `n` ITARGETSR bytes from INTID `first` as seen by `vcpu`.
+    /// `n` ITARGETSR bytes from INTID `first` as seen by `vcpu`. With a single CPU they are
+    /// RAZ/WI (GICv2: "uniprocessor implementation"), every SPI going to vCPU 0.
     fn targets_read(&self, vcpu: usize, first: u32, n: u8) -> u64 {
+        if self.cfg.nr_vcpus == 1 {
+            return 0;
+        }
         (0..u32::from(n)).fold(0, |acc, i| {
             let id = first + i;
             let t = if id < NR_PRIVATE as u32 {
@@ -51,6 +55,9 @@ impl Vgic {
 
     fn targets_write(&mut self, first: u32, n: u8, val: u64) -> VcpuMask {
         let mut kick = VcpuMask::EMPTY;
+        if self.cfg.nr_vcpus == 1 {
+            return kick;
+        }
         let cpus = self.cpu_bits();
         for i in 0..u32::from(n) {
             let id = first + i;

@@ -273,11 +273,7 @@ impl Vgic {
             ..cfg
         };
         let n = nr_spis as usize;
-        // IROUTER resets to affinity 0 (vCPU 0); GICv2 ITARGETSR resets to no CPU.
-        let reset_dest = match cfg.version {
-            GicVersion::V3 => Some(0),
-            GicVersion::V2 => None,
-        };
+        let reset_dest = Self::reset_dest(&cfg);
         Vgic {
             cfg,
             enable_grp0: false,
@@ -304,10 +300,7 @@ impl Vgic {
         self.enable_grp1 = false;
         self.vcpus.fill(VcpuState::default());
         self.spis.fill(Irq::at_reset(NR_PRIVATE as u32));
-        let reset_dest = match self.cfg.version {
-            GicVersion::V3 => Some(0),
-            GicVersion::V2 => None,
-        };
+        let reset_dest = Self::reset_dest(&self.cfg);
         self.routes.fill(SpiRoute {
             dest: reset_dest,
             ..SpiRoute::default()
@@ -315,6 +308,16 @@ impl Vgic {
         self.spi_live.fill(0);
         self.deferred_kicks = VcpuMask::EMPTY;
         self.hw_deactivations = [0; 16];
+    }
+
+    /// Where SPIs go out of reset: IROUTER resets to affinity 0 (vCPU 0); GICv2 ITARGETSR
+    /// resets to no CPU, except on a uniprocessor where it is RAZ/WI and all go to CPU 0.
+    fn reset_dest(cfg: &VgicConfig) -> Option<u8> {
+        match cfg.version {
+            GicVersion::V3 => Some(0),
+            GicVersion::V2 if cfg.nr_vcpus == 1 => Some(0),
+            GicVersion::V2 => None,
+        }
     }
 
     /// Like [`Vgic::new`] but refuses configurations it would have to clamp.

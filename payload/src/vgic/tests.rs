@@ -1320,8 +1320,9 @@ fn random_mmio_never_panics_and_stays_consistent() {
 
 // ---- a real Linux boot, replayed ----
 
-/// Every GIC access of a Linux 6.1 boot on QEMU's GICv3 (see the file's header).
+/// Every GIC access of a Linux 6.1 boot on QEMU's GICv3 and GICv2 (see the files' headers).
 const LINUX_BOOT_OPS: &str = include_str!("testdata/linux-6.1-gicv3-boot.ops");
+const LINUX_V2_UP_BOOT_OPS: &str = include_str!("testdata/linux-6.1-gicv2-up-boot.ops");
 
 fn hex(s: &str) -> u64 {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("bad hex {s}"))
@@ -1329,7 +1330,10 @@ fn hex(s: &str) -> u64 {
 
 /// Bits of a read where this vGIC must agree with QEMU's GIC: all of them except where the
 /// two implementations legitimately differ (identification, LPI support).
-fn must_agree(dist: bool, off: u64) -> u64 {
+fn must_agree(version: GicVersion, dist: bool, off: u64) -> u64 {
+    if version == GicVersion::V2 {
+        return if off == 0x8 { 0 } else { u64::MAX }; // GICD_IIDR
+    }
     match (dist, off) {
         (true, 0x4) => 0x1f, // GICD_TYPER: ITLinesNumber (QEMU also has LPIs, 16 ID bits)
         (true, 0x8) | (false, 0x4) => 0, // GICD_IIDR / GICR_IIDR
@@ -1339,12 +1343,13 @@ fn must_agree(dist: bool, off: u64) -> u64 {
     }
 }
 
-/// Replays `ops` on a 2-vCPU, 224-SPI vGIC (QEMU virt's size): every access must succeed,
-/// every read must return what QEMU's GIC returned to Linux (within [`must_agree`]), and
-/// every SGI must reach exactly its targets' list registers. Returns (reads, writes, SGIs).
-fn replay_linux(ops: &str) -> (usize, usize, usize) {
-    let mut g = v3(2, 224);
-    let mut lrs: Vec<FakeLrs> = (0..2).map(|_| FakeLrs::new(GicVersion::V3, 4)).collect();
+/// Replays `ops` on `g` (sized as QEMU virt's GIC): every access must succeed, every read
+/// must return what QEMU's GIC returned to Linux (within [`must_agree`]), and every SGI
+/// must reach exactly its targets' list registers. Returns (reads, writes, SGIs).
+fn replay_linux(ops: &str, mut g: Vgic) -> (usize, usize, usize) {
+    let version = g.config().version;
+    let nr = g.config().nr_vcpus;
+    let mut lrs: Vec<FakeLrs> = (0..nr).map(|_| FakeLrs::new(version, 4)).collect();
     let (mut reads, mut writes, mut sgis) = (0, 0, 0);
     for (n, line) in ops.lines().enumerate() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -1353,7 +1358,7 @@ fn replay_linux(ops: &str) -> (usize, usize, usize) {
         }
         let at = |what: &str| format!("line {}: {line}: {what}", n + 1);
         if f[0] == "sgi" {
-            let sender = vcpu_of_affinity(hex(f[1]), 2).expect("sender is a vCPU");
+            let sender = vcpu_of_affinity(hex(f[1]), nr).expect("sender is a vCPU");
             let (intid, irm, aff, list) = (hex(f[2]), hex(f[3]), hex(f[4]), hex(f[5]));
             let val = list
                 | ((aff & 0xff) << 16)
@@ -1362,10 +1367,11 @@ fn replay_linux(ops: &str) -> (usize, usize, usize) {
                 | (irm << 40)
                 | ((aff >> 16) << 48);
             let kick = g.write_sgi1r(sender, val);
+            let all = (1u64 << nr) - 1;
             let want = if irm == 1 {
-                VcpuMask(0b11 & !(1 << sender))
+                VcpuMask(all & !(1 << sender))
             } else {
-                VcpuMask(list & 0b11)
+                VcpuMask(list & all)
             };
             assert_eq!(kick, want, "{}", at("SGI targets"));
             for t in kick.iter() {
@@ -1393,7 +1399,7 @@ fn replay_linux(ops: &str) -> (usize, usize, usize) {
                 let ours = g
                     .mmio_read(vcpu, base + off, size)
                     .unwrap_or_else(|e| panic!("{}", at(&e.to_string())));
-                let mask = must_agree(dist, off);
+                let mask = must_agree(version, dist, off);
                 assert_eq!(
                     ours & mask,
                     hex(f[4]) & mask,
@@ -1417,25 +1423,56 @@ fn replay_linux(ops: &str) -> (usize, usize, usize) {
             other => panic!("{}", at(&format!("unknown operation {other}"))),
         }
     }
-    // What Linux left configured: distributor on, affinity routing, both CPUs awake.
-    assert_eq!(rd(&mut g, 0, GICD, 4) & 0x13, 0x13);
-    for v in 0..2 {
-        assert_eq!(rd(&mut g, v, gicr(v) + 0x14, 4), 0);
+    // What Linux left configured: distributor on (v3: affinity routing, every CPU awake).
+    if version == GicVersion::V3 {
+        assert_eq!(rd(&mut g, 0, GICD, 4) & 0x13, 0x13);
+        for v in 0..nr {
+            assert_eq!(rd(&mut g, v, gicr(v) + 0x14, 4), 0);
+        }
+    } else {
+        assert_eq!(rd(&mut g, 0, GICD, 4) & 1, 1);
     }
     (reads, writes, sgis)
 }
 
+/// The recorded trace, or the one in `$var` (scripts/tests.d/51-vgic-linux-trace records
+/// a fresh one).
+fn trace(var: &str, recorded: &str) -> String {
+    match std::env::var(var) {
+        Ok(path) => std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        Err(_) => recorded.to_string(),
+    }
+}
+
 #[test]
 fn linux_boot_trace_replays() {
-    // scripts/tests.d/51-vgic-linux-trace passes a freshly recorded trace.
-    let ops = match std::env::var("VGIC_LINUX_TRACE") {
-        Ok(path) => std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
-        Err(_) => LINUX_BOOT_OPS.to_string(),
-    };
-    let (reads, writes, sgis) = replay_linux(&ops);
-    println!("replayed {reads} reads, {writes} writes, {sgis} SGIs");
+    let ops = trace("VGIC_LINUX_TRACE", LINUX_BOOT_OPS);
+    // QEMU virt: 2 CPUs as recorded, GICD_TYPER.ITLinesNumber 7 = 224 SPIs.
+    let (reads, writes, sgis) = replay_linux(&ops, v3(2, 224));
+    println!("GICv3: replayed {reads} reads, {writes} writes, {sgis} SGIs");
     assert!(
         reads > 20 && writes > 300 && sgis > 10,
         "a whole boot: {reads}/{writes}/{sgis}"
     );
+}
+
+#[test]
+fn linux_gicv2_up_boot_trace_replays() {
+    let ops = trace("VGIC_LINUX_TRACE_V2", LINUX_V2_UP_BOOT_OPS);
+    // QEMU virt GICv2: ITLinesNumber 8 = 256 SPIs, one CPU.
+    let (reads, writes, _) = replay_linux(&ops, v2(1, 256));
+    println!("GICv2: replayed {reads} reads, {writes} writes");
+    assert!(reads > 10 && writes > 150, "a whole boot: {reads}/{writes}");
+}
+
+#[test]
+fn gicv2_uniprocessor_itargetsr_raz_wi() {
+    let mut g = v2(1, 32);
+    assert_eq!(rd(&mut g, 0, GICD + 0x800, 4), 0);
+    wr(&mut g, 0, GICD + 0x820, 4, 0x0101_0101);
+    assert_eq!(rd(&mut g, 0, GICD + 0x820, 4), 0);
+    // Every SPI goes to the one CPU anyway.
+    wr(&mut g, 0, GICD, 4, 1);
+    wr(&mut g, 0, GICD + 0x104, 4, 1 << 2);
+    assert_eq!(g.inject(34, None, None), VcpuMask::single(0));
 }
