@@ -48,7 +48,7 @@ mod guest {
     use crate::psci::Psci;
     use crate::report::Report;
     use crate::smccc::Conduit;
-    use crate::{bench, checks, cpu, gic};
+    use crate::{bench, checks, cpu, gic, vectors};
 
     static SMC_CONDUIT: AtomicBool = AtomicBool::new(false);
 
@@ -124,14 +124,25 @@ mod guest {
                 r.result("gic-init", false, format_args!("no GIC in the DTB"));
                 None
             }
-            Some(desc) => match gic::init(desc) {
-                Ok(()) => {
+            Some(desc) => match vectors::probe(|| gic::init(desc)) {
+                (_, Some(t)) => {
+                    r.result(
+                        "gic-init",
+                        false,
+                        format_args!(
+                            "{gic_name}: access to {:#x} faulted (ESR {:#x})",
+                            t.far, t.esr.0
+                        ),
+                    );
+                    None
+                }
+                (Ok(()), None) => {
                     r.result("gic-init", true, format_args!("{gic_name}"));
                     Some(match desc {
                         GicDesc::V2 { dist, .. } | GicDesc::V3 { dist, .. } => dist,
                     })
                 }
-                Err(e) => {
+                (Err(e), None) => {
                     r.result("gic-init", false, format_args!("{e:?}"));
                     None
                 }
@@ -139,11 +150,12 @@ mod guest {
         };
         let timer_wake = dist.map(|_| checks::timer::run(&mut r, p.vtimer_intid));
         let benched = bench::run(psci, dist, timer_wake);
-        r.result(
-            "bench",
-            benched,
-            format_args!("all micro-benchmarks completed"),
-        );
+        let how = if benched {
+            "all micro-benchmarks completed"
+        } else {
+            "some could not run"
+        };
+        r.result("bench", benched, format_args!("{how}"));
 
         r.done();
         let off = psci.system_off();

@@ -138,8 +138,8 @@ pub struct Trap {
     pub elr: u64,
 }
 
-/// Runs `f` with the probe armed: the first synchronous exception it takes is recorded and
-/// execution resumes at the next instruction.
+/// Runs `f` with the probe armed: every synchronous exception it takes resumes at the next
+/// instruction, and the first one is returned.
 pub fn probe<R>(f: impl FnOnce() -> R) -> (R, Option<Trap>) {
     TRAPPED.store(false, Ordering::SeqCst);
     ARMED.store(true, Ordering::SeqCst);
@@ -162,11 +162,12 @@ extern "C" fn el1_exception(frame: &mut Frame, kind: u64) {
             unsafe {
                 asm!("mrs {}, esr_el1", "mrs {}, far_el1", out(reg) esr, out(reg) far);
             }
-            if ARMED.swap(false, Ordering::SeqCst) {
-                TRAP_ESR.store(esr, Ordering::SeqCst);
-                TRAP_FAR.store(far, Ordering::SeqCst);
-                TRAP_ELR.store(frame.elr, Ordering::SeqCst);
-                TRAPPED.store(true, Ordering::SeqCst);
+            if ARMED.load(Ordering::SeqCst) {
+                if !TRAPPED.swap(true, Ordering::SeqCst) {
+                    TRAP_ESR.store(esr, Ordering::SeqCst);
+                    TRAP_FAR.store(far, Ordering::SeqCst);
+                    TRAP_ELR.store(frame.elr, Ordering::SeqCst);
+                }
                 frame.elr += 4;
                 return;
             }
