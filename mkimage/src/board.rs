@@ -51,6 +51,16 @@ pub enum IrqChip {
     Bcm2836,
 }
 
+impl fmt::Display for IrqChip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IrqChip::Gicv2 => "GICv2",
+            IrqChip::Gicv3 => "GICv3",
+            IrqChip::Bcm2836 => "BCM2836",
+        })
+    }
+}
+
 /// A physical address range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use dts::Tree;
 
-use crate::board::Board;
+use crate::board::{Board, IrqChip};
 
 /// Which DTB to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +46,9 @@ pub fn upstream_path(board: &Board, role: Role) -> Option<PathBuf> {
 fn load_base(board: &Board, role: Role, base: Option<&[u8]>) -> anyhow::Result<Tree> {
     if let Some(b) = base {
         return Ok(Tree::from_dtb(b)?);
+    }
+    if let (Role::Vm0, Some(dts)) = (role, &board.vm0.dts) {
+        return Ok(dts::dtc::compile_file(&board.dir.join(dts))?);
     }
     let Some(path) = upstream_path(board, role) else {
         bail!(
@@ -155,6 +158,45 @@ fn hyp_fragment(board: &Board, base: &Tree) -> anyhow::Result<Tree> {
     Ok(Tree::from_dtb(&blob)?)
 }
 
+/// The `compatible` strings that identify each interrupt controller kind.
+fn irqchip_compatibles(chip: IrqChip) -> &'static [&'static str] {
+    match chip {
+        IrqChip::Gicv3 => &["arm,gic-v3"],
+        IrqChip::Gicv2 => &[
+            "arm,cortex-a15-gic",
+            "arm,cortex-a7-gic",
+            "arm,gic-400",
+            "arm,cortex-a9-gic",
+        ],
+        IrqChip::Bcm2836 => &["brcm,bcm2836-l1-intc"],
+    }
+}
+
+/// Refuses a base DTB whose interrupt controller is not the board's (say, a GICv2 dump of
+/// QEMU given for the GICv3 board).
+fn check_irqchip(board: &Board, t: &Tree) -> anyhow::Result<()> {
+    let want = irqchip_compatibles(board.irqchip);
+    let mut found = false;
+    t.root.walk(&mut |n| {
+        if n.prop("interrupt-controller").is_some() {
+            if let Some(p) = n.prop("compatible") {
+                found |= p
+                    .value
+                    .split(|&b| b == 0)
+                    .any(|c| want.iter().any(|w| c == w.as_bytes()));
+            }
+        }
+    });
+    if !found {
+        bail!(
+            "board `{}` has a {} interrupt controller, but the base DTB has none",
+            board.name,
+            board.irqchip
+        );
+    }
+    Ok(())
+}
+
 /// Builds the `role` DTB of `board` from `base` (or the board's upstream DTB).
 pub fn build(
     board: &Board,
@@ -163,6 +205,7 @@ pub fn build(
     initrd: Option<(u64, u64)>,
 ) -> anyhow::Result<Tree> {
     let mut t = load_base(board, role, base)?;
+    check_irqchip(board, &t)?;
     match role {
         Role::Hyp => {
             let frag = hyp_fragment(board, &t)?;
