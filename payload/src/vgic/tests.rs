@@ -56,11 +56,16 @@ fn enable_spi(g: &mut Vgic, id: u32, prio: u8) {
 /// order the CPU interface presents them (and completes interrupts already active), re-flushing whenever the maintenance interrupt
 /// would fire. Returns the INTIDs in delivery order.
 fn drain(g: &mut Vgic, vcpu: usize, lrs: &mut FakeLrs) -> Vec<u32> {
+    drain_lrs(g, vcpu, lrs).iter().map(|lr| lr.vintid).collect()
+}
+
+/// [`drain`], returning the list registers as acknowledged (GICv2 SGIs carry their source).
+fn drain_lrs(g: &mut Vgic, vcpu: usize, lrs: &mut FakeLrs) -> Vec<super::lr::Lr> {
     let mut seen = Vec::new();
     g.flush_lrs(vcpu, lrs);
     for _ in 0..1000 {
         if let Some(lr) = lrs.ack() {
-            seen.push(lr.vintid);
+            seen.push(lr);
             lrs.eoi(lr.vintid);
         } else if let Some(&(id, _)) = lrs.loaded().iter().find(|l| l.1.active()) {
             // Finish what was already in service when this vCPU was entered.
@@ -1475,4 +1480,126 @@ fn gicv2_uniprocessor_itargetsr_raz_wi() {
     wr(&mut g, 0, GICD, 4, 1);
     wr(&mut g, 0, GICD + 0x104, 4, 1 << 2);
     assert_eq!(g.inject(34, None, None), VcpuMask::single(0));
+}
+
+/// Random SGIs between 3 vCPUs (ICC_SGI1R_EL1 target lists and IRM on v3; GICD_SGIR lists
+/// and filters on v2) interleaved with entries, exits, acks and EOIs. Per (target, SGI,
+/// source): never more deliveries than sends, and after draining none left undelivered.
+/// On GICv2 each source is its own pending state, delivered with its CPU id.
+#[test]
+fn random_sgis_lose_and_invent_nothing() {
+    for version in [GicVersion::V3, GicVersion::V2] {
+        for seed in 1..30u64 {
+            let mut rng = Rng(seed.wrapping_mul(0xd1b5_4a32_d192_ed03));
+            let mut g = match version {
+                GicVersion::V3 => v3(3, 32),
+                GicVersion::V2 => v2(3, 32),
+            };
+            wr(&mut g, 0, GICD, 4, 0x3);
+            for v in 0..3 {
+                let base = match version {
+                    GicVersion::V3 => gicr(v) + SGI,
+                    GicVersion::V2 => GICD,
+                };
+                wr(&mut g, v, base + 0x80, 4, 0xffff);
+                wr(&mut g, v, base + 0x100, 4, 0xffff);
+                for sgi in 0..16 {
+                    wr(&mut g, v, base + 0x400 + sgi, 1, rng.below(256));
+                }
+            }
+            let v2 = version == GicVersion::V2;
+            let key = |t: usize, sgi: u32, src: usize| (t * 16 + sgi as usize) * 8 + src;
+            let (mut sent, mut got, mut owed) = ([0u32; 384], [0u32; 384], [false; 384]);
+            let mut lrs: Vec<FakeLrs> = (0..3).map(|_| FakeLrs::new(version, 4)).collect();
+            let mut running = [false; 3];
+            let take = |lr: super::lr::Lr,
+                        t: usize,
+                        got: &mut [u32; 384],
+                        sent: &[u32; 384],
+                        owed: &mut [bool; 384]| {
+                let src = if v2 { usize::from(lr.source) } else { 0 };
+                let k = key(t, lr.vintid, src);
+                got[k] += 1;
+                assert!(
+                    got[k] <= sent[k],
+                    "{version:?} seed {seed}: SGI {} on {t} from {src} invented",
+                    lr.vintid
+                );
+                owed[k] = false;
+            };
+            for _ in 0..500 {
+                let v = rng.below(3) as usize;
+                match rng.below(6) {
+                    0 => {
+                        let sgi = rng.below(16) as u32;
+                        let targets = if v2 {
+                            let filter = rng.below(3) as u32;
+                            let list = rng.below(8) as u32;
+                            let val = (filter << 24) | (list << 16) | sgi;
+                            wr(&mut g, v, GICD + 0xf00, 4, val.into());
+                            match filter {
+                                0 => VcpuMask(u64::from(list)),
+                                1 => VcpuMask(0b111 & !(1 << v)),
+                                _ => VcpuMask::single(v),
+                            }
+                        } else {
+                            let irm = rng.below(4) == 0;
+                            let list = rng.below(8);
+                            let val = (u64::from(irm) << 40) | (u64::from(sgi) << 24) | list;
+                            let kick = g.write_sgi1r(v, val);
+                            let want = if irm {
+                                VcpuMask(0b111 & !(1 << v))
+                            } else {
+                                VcpuMask(list)
+                            };
+                            assert_eq!(kick, want, "seed {seed}");
+                            want
+                        };
+                        for t in targets.iter() {
+                            let k = key(t, sgi, if v2 { v } else { 0 });
+                            sent[k] += 1;
+                            owed[k] = true;
+                        }
+                    }
+                    1 | 2 if !running[v] => {
+                        g.flush_lrs(v, &mut lrs[v]);
+                        running[v] = true;
+                    }
+                    3 if running[v] => {
+                        g.sync_lrs(v, &mut lrs[v]);
+                        running[v] = false;
+                    }
+                    4 if running[v] => {
+                        if let Some(lr) = lrs[v].ack() {
+                            take(lr, v, &mut got, &sent, &mut owed);
+                        }
+                    }
+                    5 if running[v] => {
+                        let active = lrs[v].loaded().iter().find(|l| l.1.active()).map(|l| l.0);
+                        if let Some(id) = active {
+                            lrs[v].eoi(id);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for v in 0..3 {
+                if running[v] {
+                    g.sync_lrs(v, &mut lrs[v]);
+                }
+                let mut l = FakeLrs::new(version, 4);
+                for lr in drain_lrs(&mut g, v, &mut l) {
+                    take(lr, v, &mut got, &sent, &mut owed);
+                }
+            }
+            if let Some(k) = owed.iter().position(|&o| o) {
+                panic!(
+                    "{version:?} seed {seed}: SGI {} to vCPU {} from {} never delivered",
+                    (k / 8) % 16,
+                    k / 128,
+                    k % 8
+                );
+            }
+        }
+    }
 }
