@@ -6,6 +6,10 @@ pub struct Esr(pub u64);
 
 /// Exception class: unknown reason, which is what an UNDEFINED instruction reports.
 pub const EC_UNKNOWN: u64 = 0x00;
+/// Exception class: instruction abort from a lower exception level.
+pub const EC_IABT_LOWER: u64 = 0x20;
+/// Exception class: instruction abort taken without a change of exception level.
+pub const EC_IABT_CUR: u64 = 0x21;
 /// Exception class: data abort from a lower exception level.
 pub const EC_DABT_LOWER: u64 = 0x24;
 /// Exception class: data abort taken without a change of exception level.
@@ -22,6 +26,11 @@ impl Esr {
         matches!(self.ec(), EC_DABT_LOWER | EC_DABT_CUR)
     }
 
+    /// Whether the exception is an instruction abort (from this or a lower level).
+    pub fn is_instruction_abort(self) -> bool {
+        matches!(self.ec(), EC_IABT_LOWER | EC_IABT_CUR)
+    }
+
     /// For a data abort: the access was a write (ISS.WnR).
     pub fn is_write(self) -> bool {
         self.0 & (1 << 6) != 0
@@ -32,7 +41,7 @@ impl Esr {
         self.0 & (1 << 10) != 0
     }
 
-    /// For a data abort: the fault status code (ISS.DFSC).
+    /// For an abort: the fault status code (ISS.DFSC / IFSC).
     pub fn dfsc(self) -> u64 {
         self.0 & 0x3f
     }
@@ -57,6 +66,14 @@ mod tests {
         assert!(e.is_data_abort());
         assert!(e.is_write());
         assert!(!e.far_not_valid());
+        assert_eq!(e.dfsc(), 0x10);
+    }
+
+    #[test]
+    fn instruction_abort() {
+        let e = Esr((0x21 << 26) | (1 << 25) | 0x10);
+        assert!(e.is_instruction_abort());
+        assert!(!e.is_data_abort());
         assert_eq!(e.dfsc(), 0x10);
     }
 

@@ -109,6 +109,7 @@ mod guest {
         checks::smccc_unknown::run(&mut r, &feats);
         checks::sysreg::run(&mut r, &feats);
         checks::abort::run(&mut r, &p);
+        checks::fetch::run(&mut r, &p, dtb);
         checks::mmio_pair::run(
             &mut r,
             p.gic.map(|g| match g {

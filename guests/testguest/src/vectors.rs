@@ -139,7 +139,8 @@ pub struct Trap {
 }
 
 /// Runs `f` with the probe armed: every synchronous exception it takes resumes at the next
-/// instruction, and the first one is returned.
+/// instruction (after an instruction abort: at the link register), and the first one is
+/// returned.
 pub fn probe<R>(f: impl FnOnce() -> R) -> (R, Option<Trap>) {
     TRAPPED.store(false, Ordering::SeqCst);
     ARMED.store(true, Ordering::SeqCst);
@@ -168,7 +169,12 @@ extern "C" fn el1_exception(frame: &mut Frame, kind: u64) {
                     TRAP_FAR.store(far, Ordering::SeqCst);
                     TRAP_ELR.store(frame.elr, Ordering::SeqCst);
                 }
-                frame.elr += 4;
+                // A fetch abort has nothing to skip: return to the caller that branched there.
+                if Esr(esr).is_instruction_abort() {
+                    frame.elr = frame.x[30];
+                } else {
+                    frame.elr += 4;
+                }
                 return;
             }
             crate::fatal(format_args!(

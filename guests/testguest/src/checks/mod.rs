@@ -1,6 +1,7 @@
 //! The misbehaviour checks; each prints one `TESTGUEST: <name>: PASS|FAIL <detail>` line.
 
 pub mod abort;
+pub mod fetch;
 pub mod mmio_pair;
 pub mod psci;
 pub mod smccc_unknown;
