@@ -197,8 +197,9 @@ pub fn write(spec: &CardSpec, out: &Path) -> Result<Written> {
         }
     }
 
+    // No fsync: SEEK_DATA sees data still in the page cache, and durability is the caller's
+    // choice (`sync`), as for any other tool writing a file.
     let file = img.into_file();
-    file.sync_data().map_err(out_err(out))?;
     let summary = bmap::summarize(&file).map_err(out_err(out))?;
 
     let bmap_path = sibling(out, ".bmap");
