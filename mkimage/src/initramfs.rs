@@ -22,7 +22,8 @@ pub use newc::{Entry, Kind};
     Linux kernel takes as its initramfs, gzip-compressed. Every entry is owned by 0:0 and \
     dated SOURCE_DATE_EPOCH (or 0), so the same inputs always give the same bytes. \
     Example for a busybox initramfs: mkimage initramfs -o initrd.gz --exec bin/busybox=BUSYBOX \
-    --exec init=my-init.sh --symlink bin/sh=busybox --dir proc --dir sys --dir dev"
+    --exec init=my-init.sh --symlink bin/sh=busybox --dir proc --dir sys \
+    --node dev/console=c:5:1"
 )]
 pub struct Args {
     /// Directory whose contents become the archive's root
@@ -42,6 +43,9 @@ pub struct Args {
     /// Add an empty directory (mode 0755)
     #[arg(long = "dir", value_name = "DEST")]
     dir_entry: Vec<String>,
+    /// Add a device node (mode 0600) without being root, e.g. dev/console=c:5:1
+    #[arg(long, value_name = "DEST=c|b:MAJOR:MINOR")]
+    node: Vec<String>,
     /// Write the plain cpio archive, without gzip
     #[arg(long)]
     no_compress: bool,
@@ -207,6 +211,31 @@ fn dir_member() -> Member {
     }
 }
 
+/// `c:MAJOR:MINOR` or `b:MAJOR:MINOR`.
+fn device_member(spec: &str) -> anyhow::Result<Member> {
+    let bad = || anyhow::anyhow!("--node `{spec}`: expected c:MAJOR:MINOR or b:MAJOR:MINOR");
+    let mut it = spec.split(':');
+    let kind = match it.next() {
+        Some("c") => Kind::Char,
+        Some("b") => Kind::Block,
+        _ => return Err(bad()),
+    };
+    let mut num =
+        || -> anyhow::Result<u32> { it.next().ok_or_else(bad)?.parse().map_err(|_| bad()) };
+    let (major, minor) = (num()?, num()?);
+    if it.next().is_some() {
+        return Err(bad());
+    }
+    Ok(Member {
+        kind,
+        perm: 0o600,
+        rdev: (major, minor),
+        source: Source::None,
+        size: 0,
+        hardlink: None,
+    })
+}
+
 fn host_file(src: &str, exec: bool) -> anyhow::Result<Member> {
     let p = Path::new(src);
     let md = std::fs::metadata(p).with_context(|| format!("cannot read {src}"))?;
@@ -248,8 +277,12 @@ fn collect(args: &Args) -> anyhow::Result<Members> {
     for d in &args.dir_entry {
         insert(&mut members, d, dir_member())?;
     }
+    for n in &args.node {
+        let (dest, spec) = split_pair(n, "node")?;
+        insert(&mut members, dest, device_member(spec)?)?;
+    }
     if members.is_empty() {
-        bail!("nothing to pack: give a DIR or --file/--exec/--symlink/--dir");
+        bail!("nothing to pack: give a DIR or --file/--exec/--symlink/--dir/--node");
     }
     Ok(members)
 }
