@@ -1603,3 +1603,83 @@ fn random_sgis_lose_and_invent_nothing() {
         }
     }
 }
+
+/// The register properties kvm-unit-tests' `gic mmio` and `irq` groups check on a virtual
+/// GIC (read-only identification, full 8-bit priorities, byte access, RAZ/WI beyond the
+/// implemented INTIDs, target masking, single security state, group enables that stick).
+#[test]
+fn conformance_register_properties() {
+    for mut g in [v3(2, 224), v2(2, 224)] {
+        let v2 = g.config().version == GicVersion::V2;
+        let nr_irqs = ((rd(&mut g, 0, GICD + 4, 4) & 0x1f) + 1) * 32;
+        assert_eq!(nr_irqs, 256);
+        let pidr2 = if v2 { GICD + 0xfe8 } else { GICD + 0xffe8 };
+        for reg in [GICD + 0x4, GICD + 0x8, pidr2] {
+            let orig = rd(&mut g, 0, reg, 4);
+            for pattern in [0xffff_ffff, 0xa5a5_5a5a, 0] {
+                wr(&mut g, 0, reg, 4, pattern);
+                assert_eq!(rd(&mut g, 0, reg, 4), orig, "{reg:#x} is read-only");
+            }
+        }
+        let prio = GICD + 0x400;
+        wr(&mut g, 0, prio + 32, 4, 0xffff_ffff);
+        assert_eq!(rd(&mut g, 0, prio + 32, 4), 0xffff_ffff, "8 priority bits");
+        wr(&mut g, 0, prio + nr_irqs, 4, 0xffff_ffff);
+        assert_eq!(
+            rd(&mut g, 0, prio + nr_irqs, 4),
+            0,
+            "beyond the last INTID: RAZ/WI"
+        );
+        wr(&mut g, 0, prio + nr_irqs - 4, 4, 0x1234_5678);
+        assert_eq!(
+            rd(&mut g, 0, prio + nr_irqs - 4, 4),
+            0x1234_5678,
+            "last SPIs"
+        );
+        wr(&mut g, 0, prio + 32, 4, 0xff7f_bf3f);
+        assert_eq!(rd(&mut g, 0, prio + 33, 1), 0xbf, "byte read");
+        wr(&mut g, 0, prio + 34, 1, 0x1f);
+        assert_eq!(rd(&mut g, 0, prio + 32, 4), 0xff1f_bf3f, "byte write");
+        if v2 {
+            let t = GICD + 0x800;
+            wr(&mut g, 0, t + 32, 4, 0xffff_ffff);
+            assert_eq!(
+                rd(&mut g, 0, t + 32, 4),
+                0x0303_0303,
+                "non-existent CPUs masked"
+            );
+            wr(&mut g, 0, t + 32, 4, 0x0103_020f);
+            assert_eq!(rd(&mut g, 0, t + 32, 4), 0x0103_0203);
+            wr(&mut g, 0, t + nr_irqs, 4, 0xffff_ffff);
+            assert_eq!(rd(&mut g, 0, t + nr_irqs, 4), 0);
+        } else {
+            // One security state only: DS cannot be cleared.
+            wr(&mut g, 0, GICD, 4, 0x0);
+            assert_ne!(rd(&mut g, 0, GICD, 4) & (1 << 6), 0);
+        }
+        for enables in [0, 2, 1, 3] {
+            wr(&mut g, 0, GICD, 4, enables | if v2 { 0 } else { 0x50 });
+            assert_eq!(rd(&mut g, 0, GICD, 4) & 3, enables, "group enables stick");
+        }
+        // INTID 62 is bit 30 of the second register of each bank.
+        let grp = GICD + 0x84;
+        wr(&mut g, 0, grp, 4, 1 << 30);
+        assert_eq!(rd(&mut g, 0, grp, 4), 1 << 30, "IGROUPR writable");
+        // An SPI made pending by the guest fires only while enabled.
+        if v2 {
+            wr(&mut g, 0, GICD + 0x800 + 62, 1, 1);
+        }
+        wr(&mut g, 0, GICD + 0x204, 4, 1 << 30);
+        assert!(!g.has_deliverable(0), "disabled SPI does not fire");
+        assert_eq!(
+            wr(&mut g, 0, GICD + 0x100 + 4, 4, 1 << 30),
+            VcpuMask::single(0)
+        );
+        let mut lrs = FakeLrs::new(g.config().version, 4);
+        assert_eq!(
+            drain(&mut g, 0, &mut lrs),
+            vec![62],
+            "now enabled SPI fires"
+        );
+    }
+}
