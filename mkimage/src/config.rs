@@ -9,7 +9,7 @@ use crate::board::Board;
 
 #[derive(clap::Args)]
 #[command(
-    long_about = "Write a Raspberry Pi config.txt: the board's lines (64-bit mode, the UART, \
+    after_long_help = "Write a Raspberry Pi config.txt: the board's lines (64-bit mode, the UART, \
     U-Boot as the kernel) with --set overrides. A --set of an existing key replaces its \
     value; dtoverlay, dtparam and initramfs lines are added instead, since they repeat."
 )]

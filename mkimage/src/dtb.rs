@@ -11,7 +11,11 @@ use crate::env::{read_input, write_output};
 
 #[derive(clap::Args)]
 #[command(
-    long_about = "Patch a device tree blob. Edits run in this order: --delete, \
+    after_long_help = "Patch a device tree blob. With --board and --role, first build the \
+    board's hypervisor DTB (the base DTB with the board's DTS and its /vms laid over it, /memory \
+    set to the board's RAM) or VM0's DTB (VM0's RAM, vCPUs and command line, CPUs started by \
+    PSCI, no GIC virtualization regions); the base is INPUT, or else the kernel's DTB the board \
+    names, from $MINOS_KDTBS or the setup cache. Edits then run in this order: --delete, \
     --add-dts, --cpus, --memory, --bootargs, --initrd, --stdout-path, --virtio-mmio. \
     Everything else in the tree (phandles, /memreserve/ entries, property order) is kept. \
     Numbers are decimal or 0x-prefixed hex; sizes may end in K, M or G."

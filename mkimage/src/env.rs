@@ -12,7 +12,7 @@ use crate::board::Board;
 
 #[derive(clap::Args)]
 #[command(
-    long_about = "Build a U-Boot environment image from key=value lines, byte for byte what \
+    after_long_help = "Build a U-Boot environment image from key=value lines, byte for byte what \
     `mkenvimage` writes for the same options. Empty lines are skipped, lines with `#` in the \
     first column are comments, a line ending in a backslash continues on the next line (the \
     value keeps the newline). With --board, the size and redundancy come from the board, and \

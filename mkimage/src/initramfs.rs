@@ -18,7 +18,7 @@ pub use newc::{Entry, Kind};
 
 #[derive(clap::Args)]
 #[command(
-    long_about = "Pack a directory (and/or single files) into a newc cpio archive the \
+    after_long_help = "Pack a directory (and/or single files) into a newc cpio archive the \
     Linux kernel takes as its initramfs, gzip-compressed. Every entry is owned by 0:0 and \
     dated SOURCE_DATE_EPOCH (or 0), so the same inputs always give the same bytes. \
     Example for a busybox initramfs: mkimage initramfs -o initrd.gz --exec bin/busybox=BUSYBOX \
