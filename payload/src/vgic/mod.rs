@@ -49,6 +49,37 @@
 //! `hwtest/` (run by `scripts/tests.d/50-vgic-hw`) is a bare-metal EL2 program doing exactly
 //! this on QEMU's GICv3 and GICv2 models, with a tiny EL1 guest.
 //!
+//! ```ignore
+//! // Per pCPU, once: ICC_SRE_EL2 = 0xf (v3), then
+//! hw_v3::enable_virtual_cpu_interface();
+//! reset_lrs(&mut hw_v3::IchListRegs);
+//! // Per vCPU, before its first entry:
+//! write_sysreg!("vmpidr_el2", vgic::vmpidr(vcpu));
+//! // Exit path (every exception from the guest), under the VM's lock:
+//! vm.vgic.sync_lrs(vcpu, &mut IchListRegs);
+//! match ec {
+//!     EC_DABT_LOW if vm.vgic.contains(ipa) => {
+//!         let r = if write { vm.vgic.mmio_write(vcpu, ipa, size, x[rt]).map(kick) }
+//!                 else { vm.vgic.mmio_read(vcpu, ipa, size).map(|v| x[rt] = v) };
+//!         if r.is_err() { inject_data_abort() }
+//!     }
+//!     EC_SYSREG => if let Some(rt) = vgic::sgi1r_write_rt(iss) {
+//!         kick(vm.vgic.write_sgi1r(vcpu, x[rt]));
+//!     }
+//!     // Physical IRQ: acknowledge + priority drop (EOImode 1); only 25 is deactivated here.
+//!     EC_IRQ => match ack_and_drop_physical() {
+//!         25 => deactivate_physical(25),                       // maintenance: sync/flush refill
+//!         27 => kick(vm.vgic.inject(27, Some(27), Some(vcpu))), // virtual timer, HW-linked
+//!         spi => kick(vm.vgic.inject(spi, Some(spi), None)),    // pass-through
+//!     },
+//!     _ => {}
+//! }
+//! kick(vm.vgic.take_deferred_kicks());
+//! while let Some(p) = vm.vgic.take_hw_deactivation() { deactivate_physical(p) }
+//! // Entry path, right before eret:
+//! vm.vgic.flush_lrs(vcpu, &mut IchListRegs);
+//! ```
+//!
 //! # Model limits (deliberate)
 //! No LPIs/ITS, no 1-of-N SPI routing (`GICD_TYPER.No1N = 1`), a single security state
 //! (`GICD_CTLR.DS = 1`, so IGRPMODR/NSACR are RAZ/WI), at most [`MAX_VCPUS`] vCPUs (8 with
