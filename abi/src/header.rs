@@ -39,12 +39,29 @@ pub fn write_c_header(w: &mut impl Write) -> Result {
     writeln!(w, "#define MINOS_DEVICE_NAME \"{}\"", crate::DEVICE_NAME)?;
     writeln!(w, "#define MINOS_VM_NAME_LEN {}", crate::VM_NAME_LEN)?;
     writeln!(w, "#define MINOS_MAX_VCPUS {}", crate::MAX_VCPUS)?;
+    writeln!(w, "#define MINOS_MAX_VMS {}", crate::MAX_VMS)?;
+    writeln!(w, "#define MINOS_MAX_DEVICES {}", crate::MAX_DEVICES)?;
     writeln!(w, "#define MINOS_MEM_ALIGN {:#x}ULL", crate::MEM_ALIGN)?;
     writeln!(
         w,
         "#define MINOS_MMAP_VMID_SHIFT {}",
         ioctl::MMAP_VMID_SHIFT
     )?;
+
+    w.write_str("\n/* SMCCC calls the driver makes before any Minos call. */\n")?;
+    writeln!(
+        w,
+        "#define MINOS_SMCCC_VERSION {:#010x}",
+        hvc::SMCCC_VERSION
+    )?;
+    writeln!(
+        w,
+        "#define MINOS_VENDOR_HYP_CALL_UID {:#010x}",
+        hvc::VENDOR_HYP_CALL_UID
+    )?;
+    for (i, word) in hvc::MINOS_UID.iter().enumerate() {
+        writeln!(w, "#define MINOS_UID_{i} {word:#010x}")?;
+    }
 
     w.write_str("\n/* Hypercall function ids: HVC #0, SMCCC fast call, SMC64, owner 6. */\n")?;
     for (name, fid) in hvc::ALL {

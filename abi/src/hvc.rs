@@ -14,6 +14,19 @@
 //! a buffer must be 8-byte aligned, lie in VM0's RAM and not cross a 4 KiB page, or the call
 //! fails with [`HvcError::BadAddress`](crate::HvcError::BadAddress).
 
+/// SMCCC `SMCCC_VERSION` (arch call, SMC32). The hypervisor answers it (and PSCI_FEATURES of
+/// it) with 1.1 or later in VM0: Linux uses the HVC conduit for vendor calls only then, so a
+/// kernel on bare hardware never issues an HVC that would be undefined there.
+pub const SMCCC_VERSION: u32 = 0x8000_0000;
+
+/// SMCCC "Call UID query" of the vendor-specific hypervisor range (SMC32, function 0xFF01).
+/// Returns the four words of [`MINOS_UID`] in `x0..x3`; another hypervisor returns its own
+/// UID (KVM's) or `NOT_SUPPORTED`. The driver checks it before any other Minos call.
+pub const VENDOR_HYP_CALL_UID: u32 = 0x8600_FF01;
+
+/// The Minos hypervisor's UID (the words returned by [`VENDOR_HYP_CALL_UID`], `x0` first).
+pub const MINOS_UID: [u32; 4] = [0x6f6e_696d, 0x7572_2d73, 0x682d_7473, 0x2170_7679];
+
 /// SMCCC: fast call.
 pub const SMCCC_FAST: u32 = 1 << 31;
 /// SMCCC: SMC64/HVC64 calling convention.
@@ -135,6 +148,21 @@ mod tests {
             assert_eq!(fid >> 30 & 1, 1, "SMC64");
             assert_eq!(fid >> 24 & 0x3f, 6, "owner: vendor hypervisor");
         }
+    }
+
+    #[test]
+    fn uid_query_is_the_smccc_one_and_spells_minos() {
+        assert_eq!(VENDOR_HYP_CALL_UID >> 24 & 0x3f, 6);
+        assert_eq!(VENDOR_HYP_CALL_UID & 0xffff, 0xff01);
+        assert!(
+            !is_minos(VENDOR_HYP_CALL_UID),
+            "SMC32, outside our SMC64 range"
+        );
+        let mut b = [0u8; 16];
+        for (i, w) in MINOS_UID.iter().enumerate() {
+            b[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        assert_eq!(&b, b"minos-rust-hyvp!");
     }
 
     #[test]

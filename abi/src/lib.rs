@@ -61,6 +61,12 @@ pub const VM_NAME_LEN: usize = 32;
 /// Most vCPUs one guest VM may have.
 pub const MAX_VCPUS: u32 = 8;
 
+/// VM ids run from 1 to this (VM0 is 0 and never managed through the ABI).
+pub const MAX_VMS: u32 = 64;
+
+/// Most virtio devices per VM (device indexes run from 0).
+pub const MAX_DEVICES: u32 = 8;
+
 /// Guest RAM is handed out, mapped and sized in 2 MiB blocks (one stage-2 block entry).
 pub const MEM_ALIGN: u64 = 2 << 20;
 

@@ -18,8 +18,18 @@
 #define MINOS_DEVICE_NAME "minos"
 #define MINOS_VM_NAME_LEN 32
 #define MINOS_MAX_VCPUS 8
+#define MINOS_MAX_VMS 64
+#define MINOS_MAX_DEVICES 8
 #define MINOS_MEM_ALIGN 0x200000ULL
 #define MINOS_MMAP_VMID_SHIFT 32
+
+/* SMCCC calls the driver makes before any Minos call. */
+#define MINOS_SMCCC_VERSION 0x80000000
+#define MINOS_VENDOR_HYP_CALL_UID 0x8600ff01
+#define MINOS_UID_0 0x6f6e696d
+#define MINOS_UID_1 0x75722d73
+#define MINOS_UID_2 0x682d7473
+#define MINOS_UID_3 0x21707679
 
 /* Hypercall function ids: HVC #0, SMCCC fast call, SMC64, owner 6. */
 #define MINOS_HVC_VERSION 0xc6000000
