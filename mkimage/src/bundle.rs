@@ -41,12 +41,18 @@ pub struct Args {
     /// The hypervisor image [default: $MINOS_OUT/minos.bin, else out/minos.bin of the tree]
     #[arg(long)]
     minos: Option<PathBuf>,
-    /// The hypervisor's DTB [default: the board's upstream DTB from the kernel package]
+    /// The hypervisor's DTB, used as it is [default: built for the board, as `mkimage dtb
+    /// --board B --role hyp`]
     #[arg(long)]
     hyp_dtb: Option<PathBuf>,
-    /// VM0's DTB [default: the board's upstream DTB from the kernel package]
+    /// VM0's DTB, used as it is [default: built for the board, as `mkimage dtb --board B
+    /// --role vm0`, with the initrd's location]
     #[arg(long)]
     vm0_dtb: Option<PathBuf>,
+    /// Base DTB for boards built on QEMU's machine DTB (qemu-virt): its dump, from
+    /// `qemu-system-aarch64 -M ...,dumpdtb=FILE` with the board's QEMU options
+    #[arg(long)]
+    base_dtb: Option<PathBuf>,
     /// VM0's kernel Image [default: $MINOS_CACHE/kernel/Image]
     #[arg(long)]
     vm0_kernel: Option<PathBuf>,

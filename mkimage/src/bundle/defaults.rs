@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::board::{boards_dir, Board};
+use crate::board::boards_dir;
 
 /// `$MINOS_OUT`, else `out/` next to the `boards/` folder (the source tree).
 pub fn out_dir() -> PathBuf {
@@ -29,18 +29,4 @@ pub fn minos() -> PathBuf {
 
 pub fn vm0_kernel() -> PathBuf {
     cache_dir().join("kernel/Image")
-}
-
-/// The kernel package's DTB a board names (`upstream_dtb`), if any.
-pub fn upstream_dtb(rel: Option<&PathBuf>) -> Option<PathBuf> {
-    rel.map(|r| cache_dir().join("kernel/dtbs").join(r))
-}
-
-/// Default DTBs: the board's upstream DTBs as the kernel package ships them.
-pub fn hyp_dtb(board: &Board) -> Option<PathBuf> {
-    upstream_dtb(board.hypervisor.upstream_dtb.as_ref())
-}
-
-pub fn vm0_dtb(board: &Board) -> Option<PathBuf> {
-    upstream_dtb(board.vm0.upstream_dtb.as_ref())
 }

@@ -9,6 +9,7 @@ use sdcard::FatFile;
 use super::firmware::Firmware;
 use super::{defaults, Args};
 use crate::board::{Board, EnvStore, Item};
+use crate::dtb::for_board::{self, Role};
 use crate::env::{build_from_entries, EnvOptions};
 
 /// An input file that must exist; the error names the option that sets it.
@@ -27,29 +28,25 @@ fn file(path: &str, content: Content) -> FatFile {
     }
 }
 
-/// config.txt: the board's lines, one per line, as the Pi firmware reads them.
-fn config_txt(lines: &[String]) -> Vec<u8> {
-    let mut t = String::from("# Written by mkimage bundle from the board definition.\n");
-    for l in lines {
-        t.push_str(l);
-        t.push('\n');
-    }
-    t.into_bytes()
-}
-
+/// A DTB: the file given, else built for the board by `mkimage dtb`'s builder from `base`
+/// (QEMU's dump) or the board's upstream DTB.
 fn dtb(
-    given: Option<&PathBuf>,
-    default: Option<PathBuf>,
     board: &Board,
-    option: &str,
+    role: Role,
+    given: Option<&PathBuf>,
+    base: Option<&[u8]>,
+    initrd: Option<(u64, u64)>,
 ) -> anyhow::Result<Content> {
-    match given.cloned().or(default) {
-        Some(p) => input(p, option),
-        None => bail!(
-            "board `{}` names no upstream DTB for this: give {option}",
-            board.name
-        ),
+    let option = match role {
+        Role::Hyp => "--hyp-dtb",
+        Role::Vm0 => "--vm0-dtb",
+    };
+    if let Some(p) = given {
+        return input(p.clone(), option);
     }
+    let tree = for_board::build(board, role, base, initrd)
+        .with_context(|| format!("building the {} DTB (or give {option})", board.name))?;
+    Ok(Content::Bytes(tree.to_dtb()?))
 }
 
 pub fn collect(board: &Board, args: &Args, fw: Option<&Firmware>) -> anyhow::Result<Vec<FatFile>> {
@@ -72,11 +69,33 @@ pub fn collect(board: &Board, args: &Args, fw: Option<&Firmware>) -> anyhow::Res
         ),
         (None, None) => {}
     }
-    if let Some(rpi) = &board.rpi {
-        out.push(file("config.txt", Content::Bytes(config_txt(&rpi.config))));
+    if board.rpi.is_some() {
+        let text = crate::config::render(board, &[] as &[&str])?;
+        out.push(file("config.txt", Content::Bytes(text.into_bytes())));
     }
 
     let with_initrd = args.vm0_initrd.is_some();
+    let base = match &args.base_dtb {
+        Some(p) => Some(
+            std::fs::read(p)
+                .with_context(|| format!("missing input {} (--base-dtb)", p.display()))?,
+        ),
+        None => None,
+    };
+    // VM0's DTB names its initrd where U-Boot loads it.
+    let initrd = match (&args.vm0_initrd, board.load_of(Item::Vm0Initrd)) {
+        (Some(p), Some(load)) => {
+            let len = std::fs::metadata(p)
+                .with_context(|| format!("missing input {} (--vm0-initrd)", p.display()))?
+                .len();
+            Some((load.addr, load.addr + len))
+        }
+        (Some(_), None) => bail!(
+            "board `{}` loads no VM0 initrd: drop --vm0-initrd",
+            board.name
+        ),
+        _ => None,
+    };
     let ub = board.uboot()?;
     if ub.env_store == EnvStore::Fat {
         let name = ub
@@ -98,16 +117,18 @@ pub fn collect(board: &Board, args: &Args, fw: Option<&Firmware>) -> anyhow::Res
                 "--minos",
             )?,
             Item::HypDtb => dtb(
-                args.hyp_dtb.as_ref(),
-                defaults::hyp_dtb(board),
                 board,
-                "--hyp-dtb",
+                Role::Hyp,
+                args.hyp_dtb.as_ref(),
+                base.as_deref(),
+                None,
             )?,
             Item::Vm0Dtb => dtb(
-                args.vm0_dtb.as_ref(),
-                defaults::vm0_dtb(board),
                 board,
-                "--vm0-dtb",
+                Role::Vm0,
+                args.vm0_dtb.as_ref(),
+                base.as_deref(),
+                initrd,
             )?,
             Item::Vm0Image => input(
                 args.vm0_kernel.clone().unwrap_or_else(defaults::vm0_kernel),
