@@ -20,11 +20,6 @@ tg_qemu() {
     -kernel "$OUT/testguest.bin" </dev/null 2>"$log.err"
 }
 
-# Whether scripts/run can boot an Image as VM0 under the hypervisor.
-tg_have_minos() {
-  [ -x "$ROOT/scripts/run" ] && grep -q -- '--vm0-kernel' "$ROOT/scripts/run"
-}
-
 # tg_minos GIC LOG [scripts/run options...]: boots the guest as VM0 under the hypervisor on
 # QEMU virt with gic-version=GIC, 2 vCPUs, QEMU loading the files itself (--direct) unless the
 # options say otherwise; console (hypervisor and guest) to LOG, the rest to LOG.err.
