@@ -11,8 +11,9 @@ use crate::report::Report;
 use crate::smccc::NOT_SUPPORTED;
 
 const CONTEXT: u64 = 0xc0ff_ee00_1234_5678;
-/// How long to wait for the secondary, in seconds of guest counter time.
-const WAIT_SECONDS: u64 = 1;
+/// How long to wait for the secondary, in seconds of guest counter time: generous, since
+/// without -icount that is host time on a loaded machine.
+const WAIT_SECONDS: u64 = 10;
 
 /// MPIDR of the secondary that came up, plus one (0: none yet).
 static UP: AtomicU64 = AtomicU64::new(0);
