@@ -24,6 +24,20 @@ _start:
 3:  wfe
     b 3b
 
+// The second CPU, started by PSCI CPU_ON from el2_main.
+.global _start_secondary
+_start_secondary:
+    ldr x0, =__el2_stack1_top
+    mov sp, x0
+    ldr x0, =el2_vectors
+    msr vbar_el2, x0
+    mov x0, #0x33ff
+    msr cptr_el2, x0
+    isb
+    bl el2_secondary_main
+7:  wfe
+    b 7b
+
 .macro ventry target
     .balign 0x80
     b \target
@@ -215,5 +229,7 @@ extern "C" {
     pub fn enter_guest(entry: usize, sp_el1: usize) -> !;
     pub fn guest_entry();
     pub fn guest_entry_v2();
+    pub fn _start_secondary();
     pub static __guest_stack_top: u8;
+    pub static __guest_stack1_top: u8;
 }

@@ -1,6 +1,7 @@
 //! Runs the vGIC's hardware backends (`vgic::hw_v3` on GICv3, `vgic::hw_v2` on GICv2)
 //! against QEMU's GIC models at EL2, with a tiny EL1 guest that acknowledges and EOIs what
-//! the list registers present. The GIC version is whatever QEMU was started with.
+//! the list registers present. The GIC version is whatever QEMU was started with; it needs
+//! `-smp 2` (CPU 1 runs vCPU 1 for the `kick` check).
 //!
 //! Checks (each prints `VGIC-HW: <name>: PASS|FAIL ...`):
 //! * `lr-encodings`: the vGIC's list-register values and the empty/maintenance status
@@ -13,6 +14,9 @@
 //! * `cpuif-state`: the guest's VMCR/APRs survive a save, restore of other values, restore;
 //! * `hw-deactivate`: a virtual SPI linked to an active physical SPI is deactivated
 //!   physically by the guest's EOI;
+//! * `kick`: with a second CPU running vCPU 1 in WFI, an SPI routed to vCPU 1 comes back
+//!   from `inject` as a kick for vCPU 1; a physical SGI makes CPU 1 exit, sync and flush,
+//!   and its guest takes the SPI (the VM lock of the vGIC contract is a spin lock here);
 //! * `sgi`: on v3 the guest writes ICC_SGI1R_EL1, the write traps to EL2 (HCR_EL2.IMO),
 //!   `vgic::sgi1r_write_rt` recognizes it and the SGI comes back to the guest; on v2 an
 //!   SGI sent by vCPU 1 through GICD_SGIR reaches the guest with CPU 1 in GICV_IAR.
@@ -33,6 +37,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use sysreg::{mrs, msr};
 use vgic::hw_v2::{GichListRegs, VcpuIfState as GichIfState};
@@ -44,7 +49,9 @@ const VGICD: u64 = 0x0800_0000;
 const VGICR: u64 = 0x080a_0000;
 /// QEMU virt's GICv2 virtual interface control frame.
 const GICH: usize = 0x0803_0000;
-const CHECKS: u32 = 6;
+const CHECKS: u32 = 7;
+/// The SPI injected for vCPU 1 on the second CPU, which must be kicked to see it.
+const KICK_SPI: u32 = 33;
 /// Priorities of the ten SPIs of a batch: their order is not the INTID order.
 const PRIOS: [u8; 10] = [0x90, 0x10, 0x80, 0x20, 0x70, 0x30, 0x60, 0x40, 0x50, 0x00];
 /// The virtual SPI linked to physical SPI 40.
@@ -172,18 +179,58 @@ struct Harness {
     maintenance_irqs: u32,
     /// The guest's ICC_SGI1R_EL1 write trapped to EL2 (v3).
     sgi1r_trapped: bool,
+    /// The single-CPU checks are done: CPU 0 goes on with the cross-CPU kick.
+    kick_next: bool,
     passed: u32,
 }
 
 struct Global(UnsafeCell<Option<Harness>>);
-// SAFETY: one CPU, and EL2 never re-enters itself.
+// SAFETY: EL2 never re-enters itself, and the two CPUs take LOCK around every use.
 unsafe impl Sync for Global {}
 static STATE: Global = Global(UnsafeCell::new(None));
+/// The VM lock the vGIC contract asks for. (Exclusives with the MMU off are fine on QEMU;
+/// real hardware would want the MMU on.)
+static LOCK: AtomicBool = AtomicBool::new(false);
+/// The second CPU runs vCPU 1.
+static CPU1_UP: AtomicBool = AtomicBool::new(false);
+/// INTID + 1 of what vCPU 1's guest took.
+static KICK_GOT: AtomicU32 = AtomicU32::new(0);
+
+fn lock() {
+    while LOCK
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        core::hint::spin_loop();
+    }
+}
+
+fn unlock() {
+    LOCK.store(false, Ordering::Release);
+}
 
 fn state() -> &'static mut Harness {
-    // SAFETY: set once in el2_main before the guest runs; only EL2 code touches it, never
-    // re-entrantly.
+    // SAFETY: set once in el2_main before any guest runs; callers hold LOCK.
     unsafe { (*STATE.0.get()).as_mut().expect("harness state") }
+}
+
+/// This CPU's index (Aff0; QEMU virt numbers CPUs 0, 1, ...).
+fn cpu() -> usize {
+    (mrs!("mpidr_el1") & 0xff) as usize
+}
+
+/// Spins until `done`, or gives up after 10 s of counter time (a safety net for a hung
+/// CPU, not a performance bound: the waits take microseconds).
+fn wait_for(done: impl Fn() -> bool) -> bool {
+    let start = mrs!("cntpct_el0");
+    let limit = mrs!("cntfrq_el0") * 10;
+    while mrs!("cntpct_el0").wrapping_sub(start) < limit {
+        if done() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    done()
 }
 
 fn check(h: &mut Harness, name: &str, ok: bool, detail: core::fmt::Arguments) {
@@ -349,6 +396,7 @@ extern "C" fn el2_main() -> ! {
             want: Vec::new(),
             uie_requested: false,
             sgi1r_trapped: false,
+            kick_next: false,
             maintenance_irqs: 0,
             passed: 0,
         })
@@ -357,6 +405,18 @@ extern "C" fn el2_main() -> ! {
     let ok = probe_lrs(&mut h.lrs);
     let n = h.lrs.count();
     check(h, "lr-encodings", ok, format_args!("({n} list registers)"));
+
+    // The second CPU will run vCPU 1 (PSCI CPU_ON, SMC conduit on QEMU without EL3).
+    let entry = boot::_start_secondary as *const () as u64;
+    let on: i64;
+    // SAFETY: PSCI call; the entry point and its stack are part of this image.
+    unsafe {
+        core::arch::asm!("smc #0", inout("x0") 0xc400_0003u64 => on, in("x1") 1u64,
+            in("x2") entry, in("x3") 0u64, options(nostack))
+    };
+    if on != 0 {
+        println!("VGIC-HW: PSCI CPU_ON of CPU 1 failed: {on}");
+    }
 
     h.want = inject_batch(&mut h.vgic, 32);
     h.vgic.flush_lrs(0, &mut h.lrs);
@@ -383,6 +443,78 @@ fn inject_batch(g: &mut Vgic, first: u32) -> Vec<u32> {
     want
 }
 
+/// CPU 1: set up its share of the GIC, then run vCPU 1's guest, which just waits.
+#[no_mangle]
+extern "C" fn el2_secondary_main() -> ! {
+    let v3 = (mrs!("S3_0_C0_C4_0") >> 24) & 0xf != 0;
+    if v3 {
+        msr!("S3_4_C12_C9_5", 0xf); // ICC_SRE_EL2
+        enable_virtual_cpu_interface();
+    } else {
+        GichListRegs { base: GICH }.enable();
+    }
+    msr!("S3_4_C1_C1_0", (1 << 31) | (1 << 4) | (1 << 3)); // HCR_EL2: RW, IMO, FMO
+    phys_gic::init_secondary(v3);
+    lock();
+    let h = state();
+    reset_lrs(&mut h.lrs);
+    h.vgic.flush_lrs(1, &mut h.lrs);
+    unlock();
+    CPU1_UP.store(true, Ordering::Release);
+    let entry = if v3 {
+        boot::guest_entry as *const () as usize
+    } else {
+        boot::guest_entry_v2 as *const () as usize
+    };
+    // SAFETY: the guest code and vCPU 1's stack are part of this image.
+    unsafe {
+        boot::enter_guest(
+            entry,
+            core::ptr::addr_of!(boot::__guest_stack1_top) as usize,
+        )
+    }
+}
+
+/// After the last single-CPU check (CPU 0, lock held): an SPI for vCPU 1, which sleeps in
+/// WFI on CPU 1, must come back as a kick; CPU 1 is sent a physical SGI for it. Returns
+/// the kick mask.
+fn start_kick(h: &mut Harness) -> vgic::VcpuMask {
+    let v3 = h.lrs.v3();
+    if v3 {
+        let irouter = VGICD + 0x6000 + 8 * u64::from(KICK_SPI);
+        h.vgic
+            .mmio_write(0, irouter, 8, vgic::vcpu_affinity(1))
+            .expect("IROUTER");
+    } else {
+        let targets = VGICD + 0x800 + u64::from(KICK_SPI);
+        h.vgic.mmio_write(0, targets, 1, 0b10).expect("ITARGETSR");
+    }
+    let kick = h.vgic.inject(KICK_SPI, None, None);
+    for t in kick.iter().filter(|&t| t != cpu()) {
+        phys_gic::kick(v3, t);
+    }
+    kick
+}
+
+/// CPU 0, lock released: waits for vCPU 1's guest to report, checks, powers off.
+fn finish_kick(kick: vgic::VcpuMask) -> ! {
+    let got = wait_for(|| KICK_GOT.load(Ordering::Acquire) != 0);
+    lock();
+    let h = state();
+    let intid = KICK_GOT.load(Ordering::Acquire).wrapping_sub(1);
+    let ok = got && kick == vgic::VcpuMask::single(1) && intid == KICK_SPI;
+    check(
+        h,
+        "kick",
+        ok,
+        format_args!(
+            "kick mask {:#b}, vCPU 1 on CPU 1 took vINTID {intid}",
+            kick.0
+        ),
+    );
+    finish(h)
+}
+
 fn finish(h: &mut Harness) -> ! {
     println!("VGIC-HW: done {}/{}", h.passed, CHECKS);
     power_off()
@@ -395,6 +527,12 @@ fn on_guest_irq(iar: u32, frame: &mut [u64; 32]) {
     let (intid, source) = (iar & 0x3ff, (iar >> 10) & 7);
     if intid >= 1020 {
         return; // spurious: nothing was taken
+    }
+    if cpu() == 1 {
+        h.vgic.sync_lrs(1, &mut h.lrs);
+        KICK_GOT.store(intid + 1, Ordering::Release);
+        h.vgic.flush_lrs(1, &mut h.lrs);
+        return;
     }
     if h.phase == Phase::Maintenance {
         h.seen.push(intid);
@@ -489,7 +627,7 @@ fn on_guest_irq(iar: u32, frame: &mut [u64; 32]) {
                 ok,
                 format_args!("vINTID {intid} from CPU {source}, ICC_SGI1R_EL1 trapped {trapped}"),
             );
-            finish(h);
+            h.kick_next = true;
         }
     }
     h.vgic.flush_lrs(0, &mut h.lrs);
@@ -498,14 +636,19 @@ fn on_guest_irq(iar: u32, frame: &mut [u64; 32]) {
 /// A physical interrupt while the guest ran: only the maintenance interrupt is enabled.
 #[no_mangle]
 extern "C" fn el2_irq(_frame: &mut [u64; 32]) {
+    lock();
     let h = state();
     let v3 = h.lrs.v3();
     let iar = phys_gic::ack(v3);
+    let vcpu = cpu();
     match iar & 0x3ff {
-        25 => {
-            h.maintenance_irqs += 1;
-            h.vgic.sync_lrs(0, &mut h.lrs);
-            h.vgic.flush_lrs(0, &mut h.lrs);
+        // Maintenance (CPU 0) or the kick (CPU 1): either way, exit, sync, flush.
+        25 | phys_gic::KICK_SGI => {
+            if iar & 0x3ff == 25 {
+                h.maintenance_irqs += 1;
+            }
+            h.vgic.sync_lrs(vcpu, &mut h.lrs);
+            h.vgic.flush_lrs(vcpu, &mut h.lrs);
             phys_gic::eoi_deactivate(v3, iar);
         }
         1023 => {}
@@ -514,11 +657,31 @@ extern "C" fn el2_irq(_frame: &mut [u64; 32]) {
             power_off()
         }
     }
+    unlock();
 }
 
 /// A synchronous exception from the guest: only HVCs are expected.
 #[no_mangle]
 extern "C" fn el2_sync(frame: &mut [u64; 32]) {
+    lock();
+    el2_sync_locked(frame);
+    let kick_next = core::mem::take(&mut state().kick_next);
+    unlock();
+    if kick_next {
+        // CPU 1 needs the lock to come up: wait for it unlocked.
+        if !wait_for(|| CPU1_UP.load(Ordering::Acquire)) {
+            lock();
+            check(state(), "kick", false, format_args!("CPU 1 never came up"));
+            finish(state());
+        }
+        lock();
+        let kick = start_kick(state());
+        unlock();
+        finish_kick(kick);
+    }
+}
+
+fn el2_sync_locked(frame: &mut [u64; 32]) {
     let esr = mrs!("esr_el2");
     let (ec, imm) = (esr >> 26, esr & 0xffff);
     match (ec, imm) {

@@ -65,6 +65,41 @@ pub fn enable_maintenance(v3: bool) {
     wr(base + 0x100, 1 << ppi);
 }
 
+/// The physical SGI the harness kicks the other CPU with.
+pub const KICK_SGI: u32 = 8;
+
+/// The second CPU's share of the set-up: its redistributor (v3) or banked registers (v2),
+/// its CPU interface, and the kick SGI enabled.
+pub fn init_secondary(v3: bool) {
+    if v3 {
+        let gicr1 = GICR + 0x2_0000;
+        wr(gicr1 + 0x14, rd(gicr1 + 0x14) & !0x2);
+        while rd(gicr1 + 0x14) & 0x4 != 0 {}
+        let sgi = gicr1 + 0x1_0000;
+        wr(sgi + 0x80, rd(sgi + 0x80) | 1 << KICK_SGI);
+        wr8(sgi + 0x400 + KICK_SGI as usize, 0x10);
+        wr(sgi + 0x100, 1 << KICK_SGI);
+        msr!("S3_0_C4_C6_0", 0xff); // ICC_PMR_EL1
+        msr!("S3_0_C12_C12_4", mrs!("S3_0_C12_C12_4") | 0x2); // ICC_CTLR_EL1.EOImode
+        msr!("S3_0_C12_C12_7", 1); // ICC_IGRPEN1_EL1
+    } else {
+        // Banked for the accessing CPU.
+        wr8(GICD + 0x400 + KICK_SGI as usize, 0x10);
+        wr(GICD + 0x100, 1 << KICK_SGI);
+        wr(GICC + 0x4, 0xff); // GICC_PMR
+        wr(GICC, 1 | (1 << 9)); // GICC_CTLR: EnableGrp0, EOImode
+    }
+}
+
+/// Sends the kick SGI to physical CPU `cpu` (Aff0 = `cpu`).
+pub fn kick(v3: bool, cpu: usize) {
+    if v3 {
+        msr!("S3_0_C12_C11_5", (u64::from(KICK_SGI) << 24) | (1 << cpu)); // ICC_SGI1R_EL1
+    } else {
+        wr(GICD + 0xf00, (1 << (16 + cpu)) | KICK_SGI); // GICD_SGIR, target list
+    }
+}
+
 /// Acknowledges the highest-priority pending physical interrupt.
 pub fn ack(v3: bool) -> u32 {
     if v3 {
