@@ -3,7 +3,7 @@
 
 # The checks every run must PASS (see src/main.rs); anything else is a failure.
 TG_CHECKS=(smccc-unknown-hvc smccc-unknown-smc el2-sysreg-undef abort-below-ram abort-past-ram abort-4gib
-  abort-device-hole iabort-past-ram mmio-ldp-gicd psci-version psci-features psci-cpu-on gic-init wfi-timer-wakeup bench)
+  abort-device-hole iabort-past-ram mmio-ldp-gicd psci-version psci-features psci-cpu-on psci-invalid-mpidr gic-init wfi-timer-wakeup bench)
 
 # Deterministic guest time (docs: DESIGN.md): counters repeat from run to run.
 TG_ICOUNT=(-icount shift=0,sleep=off -rtc base=2020-01-01T00:00:00,clock=vm)

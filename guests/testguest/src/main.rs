@@ -119,6 +119,7 @@ mod guest {
         let version = checks::psci::version(&mut r, psci);
         checks::psci::features(&mut r, psci, version);
         checks::psci::cpu_on(&mut r, psci, &p);
+        checks::psci::invalid_mpidr(&mut r, psci, &p);
 
         let dist = match p.gic {
             None => {

@@ -10,6 +10,7 @@ pub const SYSTEM_OFF: u32 = 0x8400_0008;
 pub const FEATURES: u32 = 0x8400_000a;
 
 pub const SUCCESS: i64 = 0;
+pub const INVALID_PARAMETERS: i64 = -2;
 pub const ALREADY_ON: i64 = -4;
 pub const AFFINITY_ON: i64 = 0;
 pub const AFFINITY_OFF: i64 = 1;

@@ -105,6 +105,27 @@ pub fn cpu_on(r: &mut Report, psci: Psci, p: &Platform) {
     );
 }
 
+/// CPU_ON and AFFINITY_INFO of an MPIDR that is no CPU of this machine: INVALID_PARAMETERS, and
+/// nothing starts.
+pub fn invalid_mpidr(r: &mut Report, psci: Psci, p: &Platform) {
+    let Some(bogus) = [0xfefe_u64, 0xff_00fe_fefe, 0x7f]
+        .into_iter()
+        .find(|m| !p.cpus[..p.ncpus].contains(m))
+    else {
+        r.skip("psci-invalid-mpidr", format_args!("no unused MPIDR found"));
+        return;
+    };
+    let entry = secondary_entry as *const () as usize as u64;
+    let on = psci.cpu_on(bogus, entry, CONTEXT);
+    let info = psci.affinity_info(bogus);
+    let ok = on == psci::INVALID_PARAMETERS && info == psci::INVALID_PARAMETERS;
+    r.result(
+        "psci-invalid-mpidr",
+        ok,
+        format_args!("MPIDR {bogus:#x}: CPU_ON={on} AFFINITY_INFO={info} (want -2)"),
+    );
+}
+
 /// Rust half of `secondary_entry`, on the secondary vCPU.
 #[no_mangle]
 extern "C" fn rust_secondary(context: u64, entry_el: u64) -> ! {
