@@ -1683,3 +1683,19 @@ fn conformance_register_properties() {
         );
     }
 }
+
+#[test]
+fn no_spis_at_all() {
+    for mut g in [v3(1, 0), v2(1, 0)] {
+        assert_eq!(
+            rd(&mut g, 0, GICD + 4, 4) & 0x1f,
+            0,
+            "32 INTIDs: SGIs and PPIs only"
+        );
+        assert!(g.inject(32, None, None).is_empty());
+        wr(&mut g, 0, GICD + 0x104, 4, 0xffff_ffff);
+        assert_eq!(rd(&mut g, 0, GICD + 0x104, 4), 0);
+        let mut lrs = FakeLrs::new(g.config().version, 4);
+        assert!(drain(&mut g, 0, &mut lrs).is_empty());
+    }
+}
