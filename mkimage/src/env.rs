@@ -180,6 +180,16 @@ fn parse_byte(s: &str) -> Result<u8, String> {
     u8::try_from(n).map_err(|_| format!("`{s}` does not fit in a byte"))
 }
 
+/// A temporary file in `dir` for an output that is renamed into place when complete. Created
+/// with mode 0666 less the umask, as a plain `File::create` would be (tempfile's default
+/// 0600 would survive the rename).
+pub fn output_tempfile(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+}
+
 /// Writes `bytes` to `out` through a temporary file in the same folder and a rename, so a
 /// failure never leaves a half-written output. `-` is standard output.
 pub fn write_output(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -191,7 +201,7 @@ pub fn write_output(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let mut tmp = crate::env::output_tempfile(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     tmp.write_all(bytes)
         .with_context(|| format!("cannot write {}", out.display()))?;

@@ -401,7 +401,7 @@ pub fn build(members: &Members, out: &Path, compress: bool) -> anyhow::Result<()
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let tmp = tempfile::NamedTempFile::new_in(dir)
+        let tmp = crate::env::output_tempfile(dir)
             .with_context(|| format!("cannot create a file in {}", dir.display()))?;
         {
             let mut bw = BufWriter::new(tmp.as_file());
