@@ -94,7 +94,7 @@
 //!
 //! Interface note: beyond the agreed contract this module adds [`Vgic::set_level`],
 //! [`Vgic::try_new`], [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`],
-//! [`Vgic::take_hw_deactivation`], [`Vgic::reset`], [`Vgic::config`], [`vmpidr`], [`vcpu_affinity`],
+//! [`Vgic::take_hw_deactivation`], [`Vgic::spi_target`], [`Vgic::reset`], [`Vgic::config`], [`vmpidr`], [`vcpu_affinity`],
 //! [`reset_lrs`], [`sgi1r_write_rt`], the `BadConfig` error, and in `hw_v3` / `hw_v2` the
 //! interface enables and the per-vCPU CPU-interface state save/restore.
 
@@ -557,6 +557,14 @@ impl Vgic {
         }
         self.live_spis()
             .any(|s| self.routes[s].dest == Some(vcpu as u8) && self.signalable(&self.spis[s]))
+    }
+
+    /// The vCPU SPI `intid` is routed to (GICD_IROUTER / ITARGETSR), so the hypervisor can
+    /// route the physical SPI of a pass-through device to the pCPU running it. `None` for a
+    /// non-SPI or when the guest's routing names no vCPU.
+    pub fn spi_target(&self, intid: u32) -> Option<usize> {
+        let s = intid.checked_sub(NR_PRIVATE as u32)? as usize;
+        self.routes.get(s)?.dest.map(usize::from)
     }
 
     /// Kicks discovered by [`Vgic::sync_lrs`] for other vCPUs; cleared by the call.

@@ -201,6 +201,9 @@ fn irouter_routes_spi_by_affinity() {
     g.flush_lrs(2, &mut lrs);
     assert_eq!(lrs.loaded(), vec![(40, LrState::Pending)]);
     g.sync_lrs(2, &mut lrs);
+    assert_eq!(g.spi_target(40), Some(2));
+    assert_eq!(g.spi_target(27), None, "not an SPI");
+    assert_eq!(g.spi_target(5000), None);
     // 32-bit halves; Aff1 = 1 names a vCPU that does not exist: undeliverable.
     wr(&mut g, 0, irouter40, 4, 0x100);
     wr(&mut g, 0, irouter40 + 4, 4, 0);
