@@ -6,8 +6,8 @@ fn is_cpu(n: &Node) -> bool {
     n.prop_str("device_type") == Some("cpu")
 }
 
-/// Properties that are plain lists of CPU phandles.
-const CPU_LISTS: [&str; 2] = ["interrupt-affinity", "cpus"];
+/// Properties that are plain lists of CPU phandles (PMUs, GICv3 PPI partitions, ...).
+const CPU_LISTS: [&str; 3] = ["interrupt-affinity", "cpus", "affinity"];
 
 /// Whether a node's `compatible` names a GICv1/v2 (whose PPI specifiers carry a CPU mask).
 fn is_gicv2(n: &Node) -> bool {

@@ -20,6 +20,7 @@ const SRC: &str = r#"
     };
     timer { compatible = "arm,armv8-timer"; interrupts = <1 13 0xf04 1 14 0xf04 0 5 4>; };
     pmu { compatible = "arm,armv8-pmuv3"; interrupt-affinity = <&c0 &c1 &c2 &c3>; };
+    ppi-partitions { part0 { affinity = <&c0 &c2>; }; };
     cpus {
         #address-cells = <1>;
         #size-cells = <0>;
@@ -66,6 +67,15 @@ fn trim_cpus_drops_references() {
         .prop_cells("interrupt-affinity")
         .unwrap();
     assert_eq!(pmu.len(), 2);
+    let part = t
+        .node("/ppi-partitions/part0")
+        .unwrap()
+        .prop_cells("affinity")
+        .unwrap();
+    assert_eq!(
+        part,
+        vec![t.node("/cpus/cpu@0").unwrap().prop_u32("phandle").unwrap()]
+    );
     assert!(t.node("/thermal/map0").is_err(), "emptied cooling map kept");
     assert_eq!(
         t.node("/thermal/map1")
