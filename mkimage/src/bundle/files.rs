@@ -44,8 +44,13 @@ fn dtb(
     if let Some(p) = given {
         return input(p.clone(), option);
     }
-    let tree = for_board::build(board, role, base, initrd)
+    let mut tree = for_board::build(board, role, base, initrd)
         .with_context(|| format!("building the {} DTB (or give {option})", board.name))?;
+    if let (Role::Hyp, Some((start, end))) = (role, initrd) {
+        // What `booti ADDR INITRD:SIZE DTB` would write: the board's boot command passes no
+        // initrd to booti, and the hypervisor hands VM0 the one its own /chosen names.
+        tree.set_initrd(start, end)?;
+    }
     Ok(Content::Bytes(tree.to_dtb()?))
 }
 
@@ -121,7 +126,7 @@ pub fn collect(board: &Board, args: &Args, fw: Option<&Firmware>) -> anyhow::Res
                 Role::Hyp,
                 args.hyp_dtb.as_ref(),
                 base.as_deref(),
-                None,
+                initrd,
             )?,
             Item::Vm0Dtb => dtb(
                 board,
