@@ -238,3 +238,30 @@ fn corrupted_blobs_are_errors_not_panics() {
     // Flips inside property values still parse; the point is that nothing panicked.
     assert!(seen_ok > 0);
 }
+
+#[test]
+fn overlay_with_labels_and_path_references() {
+    let base = tree();
+    let frag = "/dts-v1/;\n/ {\n  vms { vm0 { con = <&{/intc@8000000}>; dev = <&d>; }; };\n  d: dev { x = <1>; };\n};\n";
+    let t = dtc::overlay_source(&base, frag, std::path::Path::new("frag.dts"), None).unwrap();
+    let gic = t
+        .node("/intc@8000000")
+        .unwrap()
+        .prop_u32("phandle")
+        .unwrap();
+    let vm0 = t.node("/vms/vm0").unwrap();
+    assert_eq!(vm0.prop_u32("con"), Some(gic));
+    let d = t.node("/dev").unwrap().prop_u32("phandle").unwrap();
+    assert_eq!(vm0.prop_u32("dev"), Some(d));
+    assert!(!base.phandles().contains(&d), "fresh phandle");
+    // Errors name the fragment and its own line numbers.
+    let e = dtc::overlay_source(
+        &base,
+        "/dts-v1/;\n/ {\n  x = <1>\n};\n",
+        std::path::Path::new("frag.dts"),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("frag.dts:4"), "{e}");
+}

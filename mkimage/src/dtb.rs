@@ -55,7 +55,8 @@ pub struct Args {
     /// Delete a node, or a property when PATH names one (e.g. /chosen/kaslr-seed)
     #[arg(long, value_name = "PATH")]
     delete: Vec<String>,
-    /// Compile a .dts fragment with dtc and lay it over the tree (like a second `/ { };`)
+    /// Lay a .dts fragment over the tree with dtc (like a second `/ { };`; labels and
+    /// `&{/path}` references to the tree's nodes work)
     #[arg(long, value_name = "FILE")]
     add_dts: Vec<PathBuf>,
 }
@@ -115,7 +116,7 @@ fn apply(tree: &mut Tree, args: &Args) -> anyhow::Result<()> {
         delete(tree, p)?;
     }
     for f in &args.add_dts {
-        tree.merge(&dts::dtc::compile_file(f)?);
+        *tree = dts::dtc::overlay_file(tree, f)?;
     }
     if let Some(n) = args.cpus {
         tree.trim_cpus(n)?;

@@ -1,7 +1,8 @@
 //! The hypervisor's and VM0's DTBs for a board, from its `board.toml` and DTS.
 //!
 //! hyp: the base DTB (the kernel's upstream DTB, or QEMU's own dump) with the board's
-//! hypervisor DTS laid over it and `/memory` set to the board's RAM.
+//! hypervisor DTS laid over it by dtc (so the DTS may use labels and `&{/path}` references to
+//! base nodes) and `/memory` set to the board's RAM.
 //! vm0: the base DTB with `/memory` set to VM0's RAM, its command line, its vCPU count, CPUs
 //! started through PSCI (HVC), no GIC virtualization regions and, when given, the initrd.
 
@@ -131,8 +132,8 @@ fn vm0_size(board: &Board, base: &Tree, from_qemu: bool) -> anyhow::Result<u64> 
         })
 }
 
-/// The hypervisor DTS of `board`, placeholders filled, compiled.
-fn hyp_fragment(board: &Board, base: &Tree) -> anyhow::Result<Tree> {
+/// The hypervisor DTS of `board` with its placeholders filled, laid over `base` by dtc.
+fn overlay_hyp_dts(board: &Board, base: &Tree) -> anyhow::Result<Tree> {
     let path = board.hyp_dts_path();
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -148,14 +149,8 @@ fn hyp_fragment(board: &Board, base: &Tree) -> anyhow::Result<Tree> {
         ),
         ("VM0_MEM_SIZE", format!("{vm0_size:#x}")),
     ]);
-    let mut src = fill_placeholders(&text, &vars).with_context(|| path.display().to_string())?;
-    // The QEMU boards' fragments are written to be appended to a decompiled DTS.
-    if !src.contains("/dts-v1/;") {
-        src.insert_str(0, "/dts-v1/;\n");
-    }
-    let blob = dts::dtc::compile_source(src.as_bytes(), path.parent())
-        .with_context(|| path.display().to_string())?;
-    Ok(Tree::from_dtb(&blob)?)
+    let src = fill_placeholders(&text, &vars).with_context(|| path.display().to_string())?;
+    Ok(dts::dtc::overlay_source(base, &src, &path, path.parent())?)
 }
 
 /// The `compatible` strings that identify each interrupt controller kind.
@@ -208,8 +203,7 @@ pub fn build(
     check_irqchip(board, &t)?;
     match role {
         Role::Hyp => {
-            let frag = hyp_fragment(board, &t)?;
-            t.merge(&frag);
+            t = overlay_hyp_dts(board, &t)?;
             if !board.hypervisor.qemu_dtb {
                 t.set_memory(&[(board.memory.base, board.memory.size)])?;
             }
@@ -285,7 +279,7 @@ mod tests {
             if !path.exists() {
                 continue;
             }
-            let frag = hyp_fragment(&b, &base).unwrap_or_else(|e| panic!("{}: {e:#}", b.name));
+            let frag = overlay_hyp_dts(&b, &base).unwrap_or_else(|e| panic!("{}: {e:#}", b.name));
             let vm0 = frag.node("/vms/vm0").unwrap();
             assert_eq!(vm0.prop_str("device_type"), Some("virtual_machine"));
             assert_eq!(vm0.prop_u32("vcpus"), Some(b.vm0.vcpus), "{}", b.name);
