@@ -401,5 +401,16 @@ mod tests {
         std::fs::read(root.join("etc/hostname")).unwrap();
         let b = write(&s, &dir.path().join("b.img")).unwrap();
         assert_eq!(a.summary.sha256, b.summary.sha256);
+        // The rewritten inodes keep valid checksums.
+        let img = format!("{}?offset={}", a.image.display(), a.placements[0].start);
+        let fsck = std::process::Command::new("e2fsck")
+            .args(["-fn", &img])
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stdout)
+        );
     }
 }

@@ -4,13 +4,12 @@
 //! No Rust ext4 writer is mature enough to trust with a root filesystem; `mke2fs -d` is what
 //! genimage and the Yocto tools use. Reproducibility comes from `E2FSPROGS_FAKE_TIME`, a fixed
 //! UUID and a fixed directory hash seed; `mke2fs -d` copies each file's access and change
-//! times, which merely reading or copying the folder moves, so a `debugfs` pass then sets them
-//! to the build's timestamp (and clamps modification times to it, as reproducible builds do).
+//! times, which merely reading or copying the folder moves, so [`crate::ext4_times`] then sets
+//! them to the build's timestamp (and clamps modification times to it).
 
-use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::error::{Error, Result};
 
@@ -106,112 +105,25 @@ pub(crate) fn write(
             message: format!("{}{hint}", last.trim()),
         });
     }
-    pin_times(image, offset, spec, epoch)
-}
-
-/// `debugfs` commands giving every inode copied from `spec.dir` the times of the build.
-fn time_commands(dir: &Path, epoch: i64) -> Result<String> {
-    let mut cmds = String::new();
-    let mut stack = vec![(dir.to_path_buf(), String::from("/"))];
-    let input = |path: &Path, source| Error::Input {
-        path: path.to_path_buf(),
-        source,
-    };
-    while let Some((host, name)) = stack.pop() {
-        let meta = host.symlink_metadata().map_err(|e| input(&host, e))?;
-        if name.contains(['"', '\n', '\\']) {
-            return Err(Error::BadName(name));
-        }
-        let mtime = meta.mtime().min(epoch);
-        cmds.push_str(&format!(
-            "sif \"{name}\" atime @{epoch}\nsif \"{name}\" ctime @{epoch}\nsif \"{name}\" mtime @{mtime}\n"
-        ));
-        if meta.is_dir() {
-            let mut kids: Vec<_> = std::fs::read_dir(&host)
-                .map_err(|e| input(&host, e))?
-                .collect::<std::io::Result<_>>()
-                .map_err(|e| input(&host, e))?;
-            kids.sort_by_key(|e| e.file_name());
-            for k in kids {
-                let Some(n) = k.file_name().to_str().map(str::to_string) else {
-                    return Err(Error::BadName(k.path().display().to_string()));
-                };
-                let child = if name == "/" {
-                    format!("/{n}")
-                } else {
-                    format!("{name}/{n}")
-                };
-                stack.push((k.path(), child));
-            }
-        }
-    }
-    Ok(cmds)
-}
-
-fn pin_times(image: &Path, offset: u64, spec: &Ext4Spec, epoch: i64) -> Result<()> {
-    let epoch = epoch.max(0);
-    let cmds = time_commands(&spec.dir, epoch)?;
-    let fail = |message: String| Error::Mke2fs {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(image)
+        .map_err(|e| Error::Mke2fs {
+            dir: spec.dir.clone(),
+            message: format!("reopening the image: {e}"),
+        })?;
+    let epoch = u32::try_from(epoch.max(0)).unwrap_or(u32::MAX);
+    crate::ext4_times::pin(&file, offset, epoch).map_err(|e| Error::Mke2fs {
         dir: spec.dir.clone(),
-        message,
-    };
-    // `?offset=` is e2fsprogs' I/O option syntax: debugfs opens the partition inside the card.
-    let mut target = image.as_os_str().to_owned();
-    target.push(format!("?offset={offset}"));
-    let mut child = Command::new("debugfs")
-        .args(["-w", "-f", "-"])
-        .arg(&target)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("cannot run debugfs (install e2fsprogs): {e}")))?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let written = stdin.write_all(cmds.as_bytes());
-    drop(stdin);
-    let out = child
-        .wait_with_output()
-        .map_err(|e| fail(format!("debugfs: {e}")))?;
-    let err = String::from_utf8_lossy(&out.stderr);
-    // debugfs reports a failed command on stderr but still exits 0.
-    let bad = err
-        .lines()
-        .find(|l| !l.starts_with("debugfs ") && !l.trim().is_empty());
-    match (written, out.status.success(), bad) {
-        (Ok(()), true, None) => Ok(()),
-        (_, _, Some(l)) => Err(fail(format!("debugfs: {l}"))),
-        (Err(e), _, None) => Err(fail(format!("debugfs: {e}"))),
-        (Ok(()), false, None) => Err(fail(format!("debugfs exited with {}", out.status))),
-    }
+        message: format!("pinning timestamps: {e}"),
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn time_commands_cover_the_tree_and_clamp_mtime() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir(d.path().join("etc")).unwrap();
-        std::fs::write(d.path().join("etc/hostname"), "x").unwrap();
-        std::os::unix::fs::symlink("hostname", d.path().join("etc/link")).unwrap();
-        let c = time_commands(d.path(), 1000).unwrap();
-        for p in ["/", "/etc", "/etc/hostname", "/etc/link"] {
-            assert!(
-                c.contains(&format!("sif \"{p}\" atime @1000\n")),
-                "{p}: {c}"
-            );
-            assert!(
-                c.contains(&format!("sif \"{p}\" mtime @1000\n")),
-                "{p}: {c}"
-            );
-        }
-        std::fs::write(d.path().join("etc/bad\"name"), "x").unwrap();
-        assert!(matches!(
-            time_commands(d.path(), 1000),
-            Err(Error::BadName(_))
-        ));
-    }
 
     #[test]
     fn uuid_text_and_bits() {

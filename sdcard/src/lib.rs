@@ -10,6 +10,7 @@ mod card;
 mod clock;
 mod error;
 pub mod ext4;
+mod ext4_times;
 pub mod fat;
 pub mod mbr;
 mod size;
