@@ -26,7 +26,7 @@ pub enum BoardError {
     },
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
-    #[error("board `{board}` has no `{what}`")]
+    #[error("board `{board}` has no {what}")]
     Missing { board: String, what: &'static str },
     #[error("boot command template: {0}")]
     Template(String),
@@ -254,8 +254,10 @@ pub struct Rpi {
     pub firmware: Vec<String>,
 }
 
-/// The QEMU command line (without the program name).
+/// The QEMU command line (without the program name). Board data for whoever launches QEMU;
+/// no mkimage subcommand does.
 #[derive(Debug, Clone, Deserialize)]
+#[allow(dead_code)]
 #[serde(deny_unknown_fields)]
 pub struct Qemu {
     pub args: Vec<String>,
@@ -279,6 +281,7 @@ pub struct Board {
     pub files: Files,
     pub uboot: Option<UBoot>,
     pub rpi: Option<Rpi>,
+    #[allow(dead_code)] // see [`Qemu`]
     pub qemu: Option<Qemu>,
     /// The board's folder (not in the TOML).
     #[serde(skip)]
@@ -407,7 +410,10 @@ impl Board {
     pub fn uboot(&self) -> Result<&UBoot, BoardError> {
         self.uboot.as_ref().ok_or_else(|| BoardError::Missing {
             board: self.name.clone(),
-            what: "[uboot]",
+            what: match self.firmware {
+                Firmware::TfA => "U-Boot (TF-A starts the hypervisor directly)",
+                Firmware::UBoot => "[uboot] section",
+            },
         })
     }
 
@@ -428,7 +434,7 @@ impl Board {
                 if item == Item::Vm0Initrd {
                     return Err(BoardError::Missing {
                         board: self.name.clone(),
-                        what: "load.vm0_initrd / files.vm0_initrd",
+                        what: "load.vm0_initrd and files.vm0_initrd",
                     });
                 }
                 continue;
@@ -459,10 +465,11 @@ impl Board {
     }
 
     /// The QEMU arguments with `{key}` placeholders filled from `vars`.
+    #[allow(dead_code)] // see [`Qemu`]
     pub fn qemu_args(&self, vars: &BTreeMap<&str, String>) -> Result<Vec<String>, BoardError> {
         let q = self.qemu.as_ref().ok_or_else(|| BoardError::Missing {
             board: self.name.clone(),
-            what: "[qemu]",
+            what: "[qemu] section",
         })?;
         q.args.iter().map(|a| fill(a, vars)).collect()
     }

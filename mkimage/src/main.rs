@@ -1,7 +1,5 @@
 //! mkimage: builds what a board needs to boot the hypervisor.
 
-// Used by `bundle` and `env`; not every item has a caller inside this binary yet.
-#[allow(dead_code)]
 mod board;
 mod bundle;
 mod config;
