@@ -9,6 +9,8 @@
 //! - [`types`]: the `#[repr(C)]` structs shared through memory (hypercall buffers and the
 //!   driver's ioctl arguments), with sizes and offsets fixed by const assertions.
 //! - [`ioctl`]: the `/dev/minos` ioctl numbers (Linux `_IOC` encoding).
+//! - [`call`]: the hypervisor's decoder: registers to a typed [`call::Call`], VM0-only
+//!   enforcement, buffer and `VM_CREATE` parameter checks.
 //! - [`header`]: writes `mvm/kmod/minos_abi.h`, the C view of all of the above.
 //!
 //! Version handshake: the driver calls [`hvc::VERSION`] with its [`ABI_VERSION`]; the hypervisor
@@ -16,6 +18,7 @@
 //! driver the same with [`ioctl::VERSION`].
 #![no_std]
 
+pub mod call;
 pub mod error;
 pub mod header;
 pub mod hvc;
