@@ -61,13 +61,34 @@ fn extents(file: &File, size: u64) -> io::Result<Vec<(u64, u64)>> {
     Ok(out)
 }
 
-/// Hashes the whole image and each data extent.
-pub fn summarize(file: &File) -> io::Result<Summary> {
-    let size = file.metadata()?.len();
+/// sha256 of each extent's bytes.
+fn hash_ranges(file: &File, extents: &[(u64, u64)], size: u64) -> io::Result<Vec<Range>> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut out = Vec::with_capacity(extents.len());
+    for &(a, b) in extents {
+        let (start, end) = (a * BLOCK, (b * BLOCK).min(size));
+        let mut h = Sha256::new();
+        let mut at = start;
+        while at < end {
+            let n = (end - at).min(buf.len() as u64) as usize;
+            file.read_exact_at(&mut buf[..n], at)?;
+            h.update(&buf[..n]);
+            at += n as u64;
+        }
+        out.push(Range {
+            first: a,
+            last: b - 1,
+            sha256: h.finalize().into(),
+        });
+    }
+    Ok(out)
+}
+
+/// sha256 of the whole image; holes are hashed as zeros without being read.
+fn hash_whole(file: &File, extents: &[(u64, u64)], size: u64) -> io::Result<[u8; 32]> {
     let mut whole = Sha256::new();
     let zeros = vec![0u8; 1 << 20];
     let mut buf = vec![0u8; 1 << 20];
-    let mut ranges = Vec::new();
     let mut pos = 0u64;
     let hash_zeros = |h: &mut Sha256, mut n: u64| {
         while n > 0 {
@@ -76,30 +97,38 @@ pub fn summarize(file: &File) -> io::Result<Summary> {
             n -= k as u64;
         }
     };
-    for (a, b) in extents(file, size)? {
+    for &(a, b) in extents {
         let (start, end) = (a * BLOCK, (b * BLOCK).min(size));
         hash_zeros(&mut whole, start - pos);
-        let mut part = Sha256::new();
         let mut at = start;
         while at < end {
             let n = (end - at).min(buf.len() as u64) as usize;
             file.read_exact_at(&mut buf[..n], at)?;
             whole.update(&buf[..n]);
-            part.update(&buf[..n]);
             at += n as u64;
         }
-        ranges.push(Range {
-            first: a,
-            last: b - 1,
-            sha256: part.finalize().into(),
-        });
         pos = end;
     }
     hash_zeros(&mut whole, size - pos);
+    Ok(whole.finalize().into())
+}
+
+/// Hashes the whole image and each data extent, the two on separate threads.
+pub fn summarize(file: &File) -> io::Result<Summary> {
+    let size = file.metadata()?.len();
+    let extents = extents(file, size)?;
+    let (sha256, ranges) = std::thread::scope(|s| {
+        let ranges = s.spawn(|| hash_ranges(file, &extents, size));
+        let whole = hash_whole(file, &extents, size);
+        let ranges = ranges
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("hashing thread panicked")));
+        (whole, ranges)
+    });
     Ok(Summary {
         size,
-        sha256: whole.finalize().into(),
-        ranges,
+        sha256: sha256?,
+        ranges: ranges?,
     })
 }
 

@@ -187,14 +187,24 @@ pub fn write(spec: &CardSpec, out: &Path) -> Result<Written> {
 
     // fatfs wants a 'static time source; one small leak per card is the price.
     let clock: &'static FixedClock = Box::leak(Box::new(FixedClock::from_unix(spec.epoch)));
+    // mke2fs runs in its own process while this one writes the other partitions.
+    let mut pending = Vec::new();
+    for (p, at) in spec.partitions.iter().zip(&placements) {
+        if let Content::Ext4(e) = &p.content {
+            pending.push(ext4::start(tmp.path(), at.start, at.size, e, spec.epoch)?);
+        }
+    }
     for (i, (p, at)) in spec.partitions.iter().zip(&placements).enumerate() {
         match &p.content {
             Content::Fat32(f) => {
                 fat::write(i + 1, img.window(at.start, at.size), at.size, f, clock)?
             }
-            Content::Ext4(e) => ext4::write(tmp.path(), at.start, at.size, e, spec.epoch)?,
+            Content::Ext4(_) => {}
             Content::Raw { image, .. } => copy_raw(&mut img, i + 1, image, *at)?,
         }
+    }
+    for p in pending {
+        p.finish()?;
     }
 
     // No fsync: SEEK_DATA sees data still in the page cache, and durability is the caller's

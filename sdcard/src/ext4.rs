@@ -9,7 +9,7 @@
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use crate::error::{Error, Result};
 
@@ -43,13 +43,33 @@ pub fn uuid_from_hash(h: &[u8]) -> [u8; 16] {
     u
 }
 
-pub(crate) fn write(
+/// A running `mke2fs`: started before the FAT partition is written, so the two overlap.
+pub(crate) struct Pending {
+    child: Option<Child>,
+    image: PathBuf,
+    offset: u64,
+    dir: PathBuf,
+    epoch: i64,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        // Only reached unfinished when the card failed: stop writing into it.
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts `mke2fs -d` for the partition at `offset` of `image`.
+pub(crate) fn start(
     image: &Path,
     offset: u64,
     size: u64,
     spec: &Ext4Spec,
     epoch: i64,
-) -> Result<()> {
+) -> Result<Pending> {
     let meta = std::fs::metadata(&spec.dir).map_err(|source| Error::Input {
         path: spec.dir.clone(),
         source,
@@ -61,7 +81,7 @@ pub(crate) fn write(
         });
     }
     let uuid = uuid_string(&spec.uuid);
-    let out = Command::new("mke2fs")
+    let child = Command::new("mke2fs")
         .env("E2FSPROGS_FAKE_TIME", epoch.max(0).to_string())
         // mke2fs reads /etc/mke2fs.conf; a user's MKE2FS_CONFIG must not change our bytes.
         .env_remove("MKE2FS_CONFIG")
@@ -83,42 +103,58 @@ pub(crate) fn write(
         .arg(&spec.dir)
         .arg(image)
         .arg(format!("{}k", size / 1024))
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| Error::Mke2fs {
             dir: spec.dir.clone(),
             message: format!("cannot run mke2fs (install e2fsprogs): {e}"),
         })?;
-    if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stderr);
-        let last = text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no message");
-        let hint = if text.contains("Could not allocate") || text.contains("No space left") {
-            " (the directory does not fit its partition: give a bigger --size)"
-        } else {
-            ""
-        };
-        return Err(Error::Mke2fs {
-            dir: spec.dir.clone(),
-            message: format!("{}{hint}", last.trim()),
-        });
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(image)
-        .map_err(|e| Error::Mke2fs {
-            dir: spec.dir.clone(),
-            message: format!("reopening the image: {e}"),
-        })?;
-    let epoch = u32::try_from(epoch.max(0)).unwrap_or(u32::MAX);
-    crate::ext4_times::pin(&file, offset, epoch).map_err(|e| Error::Mke2fs {
+    Ok(Pending {
+        child: Some(child),
+        image: image.to_path_buf(),
+        offset,
         dir: spec.dir.clone(),
-        message: format!("pinning timestamps: {e}"),
-    })?;
-    Ok(())
+        epoch,
+    })
+}
+
+impl Pending {
+    /// Waits for `mke2fs`, then pins the copied timestamps.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        let fail = |message: String| Error::Mke2fs {
+            dir: self.dir.clone(),
+            message,
+        };
+        let child = self.child.take().expect("finished once");
+        let out = child
+            .wait_with_output()
+            .map_err(|e| fail(format!("mke2fs: {e}")))?;
+        if !out.status.success() {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message");
+            let hint = if text.contains("Could not allocate") || text.contains("No space left") {
+                " (the directory does not fit its partition: give a bigger --size)"
+            } else {
+                ""
+            };
+            return Err(fail(format!("{}{hint}", last.trim())));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.image)
+            .map_err(|e| fail(format!("reopening the image: {e}")))?;
+        let epoch = u32::try_from(self.epoch.max(0)).unwrap_or(u32::MAX);
+        crate::ext4_times::pin(&file, self.offset, epoch)
+            .map_err(|e| fail(format!("pinning timestamps: {e}")))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
