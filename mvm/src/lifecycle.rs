@@ -10,10 +10,10 @@ use anyhow::{bail, Context};
 use minos_abi::types::{name_str, VmInfo, VmState};
 use minos_abi::MAX_VMS;
 
-use crate::dev::Minos;
+use crate::driver::Driver;
 
 /// Every VM the hypervisor reports.
-pub fn all(dev: &Minos) -> anyhow::Result<Vec<VmInfo>> {
+pub fn all(dev: &dyn Driver) -> anyhow::Result<Vec<VmInfo>> {
     let mut out = Vec::new();
     for id in 1..=MAX_VMS {
         if let Some(i) = dev.info(id)? {
@@ -106,7 +106,7 @@ fn wait_for(
     }
 }
 
-pub fn destroy(dev: &Minos, v: &VmInfo) -> anyhow::Result<()> {
+pub fn destroy(dev: &dyn Driver, v: &VmInfo) -> anyhow::Result<()> {
     if owner_alive(v) {
         signal_owner(v, libc::SIGTERM)?;
         if !wait_for(Duration::from_secs(10), || Ok(dev.info(v.vmid)?.is_none()))? {
@@ -138,7 +138,7 @@ pub fn restart(v: &VmInfo) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn shutdown(dev: &Minos, v: &VmInfo, timeout: Duration) -> anyhow::Result<()> {
+pub fn shutdown(dev: &dyn Driver, v: &VmInfo, timeout: Duration) -> anyhow::Result<()> {
     dev.shutdown(v.vmid)
         .context("asking the guest to power off")?;
     let off = wait_for(timeout, || {
@@ -164,7 +164,52 @@ pub fn shutdown(dev: &Minos, v: &VmInfo, timeout: Duration) -> anyhow::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use minos_abi::types::set_name;
+    use crate::driver::fake::Fake;
+    use minos_abi::types::{set_name, VmCreate};
+
+    fn fake_with_running_vm(obeys: bool) -> Fake {
+        let f = Fake {
+            obeys_shutdown: obeys,
+            ..Fake::default()
+        };
+        let mut req = VmCreate {
+            mem_size: 2 << 20,
+            ..VmCreate::default()
+        };
+        set_name(&mut req.name, "g");
+        f.create(&req).unwrap();
+        f.start(1).unwrap();
+        f.calls.borrow_mut().clear();
+        f
+    }
+
+    #[test]
+    fn shutdown_waits_for_a_guest_that_powers_off() {
+        let f = fake_with_running_vm(true);
+        let v = find(&all(&f).unwrap(), "g").unwrap();
+        shutdown(&f, &v, Duration::from_secs(5)).unwrap();
+        assert_eq!(*f.calls.borrow(), ["shutdown 1"]);
+    }
+
+    #[test]
+    fn shutdown_stops_a_guest_that_ignores_it() {
+        let f = fake_with_running_vm(false);
+        let v = find(&all(&f).unwrap(), "1").unwrap();
+        shutdown(&f, &v, Duration::ZERO).unwrap();
+        assert_eq!(*f.calls.borrow(), ["shutdown 1", "stop 1"]);
+        assert_eq!(f.info(1).unwrap().unwrap().state, VmState::Off as u32);
+    }
+
+    #[test]
+    fn destroy_without_an_owner_goes_through_the_driver() {
+        let f = fake_with_running_vm(true);
+        let v = find(&all(&f).unwrap(), "g").unwrap();
+        assert_eq!(v.owner_pid, 0);
+        destroy(&f, &v).unwrap();
+        assert_eq!(*f.calls.borrow(), ["destroy 1"]);
+        let e = restart(&v).unwrap_err().to_string();
+        assert!(e.contains("has no running mvm"), "{e}");
+    }
 
     fn vm(id: u32, name: &str) -> VmInfo {
         let mut v = VmInfo {

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod dev;
+mod driver;
 mod guest_dtb;
 mod image;
 mod layout;

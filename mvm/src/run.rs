@@ -8,6 +8,7 @@ use minos_abi::types::{set_name, VirtioDevice, VmCreate, VmState};
 
 use crate::config::{Gic, VmConfig};
 use crate::dev::Minos;
+use crate::driver::Driver;
 use crate::image::{self, describe_header, GuestImages};
 use crate::layout;
 use crate::log::{debug, info, warn};
@@ -34,14 +35,7 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
     info(&format!("add cmdline - {}", p.bootargs));
 
     let dev = Minos::open()?;
-    let mem = dev.mem_info()?;
-    if mem.free < cfg.mem_size {
-        bail!(
-            "the hypervisor has {} MiB free, the VM needs {} MiB",
-            mem.free >> 20,
-            cfg.mem_size >> 20
-        );
-    }
+    check_memory(&dev, &cfg)?;
     let signals = Signals::block()?;
     if cfg.daemon {
         // Before the VM exists, so the driver records the daemon as its owner; messages
@@ -54,6 +48,30 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
             );
         }
     }
+    let (vmid, _ptys) = create_and_start(&dev, &cfg, &g, &p)?;
+    supervise(&dev, vmid, &cfg, &signals)
+}
+
+fn check_memory(dev: &dyn Driver, cfg: &VmConfig) -> anyhow::Result<()> {
+    let mem = dev.mem_info()?;
+    if mem.free < cfg.mem_size {
+        bail!(
+            "the hypervisor has {} MiB free, the VM needs {} MiB",
+            mem.free >> 20,
+            cfg.mem_size >> 20
+        );
+    }
+    Ok(())
+}
+
+/// Creates the VM, loads it, adds its devices and starts it. On error the VM is destroyed
+/// again (closing the device would too, but a daemon keeps it open).
+fn create_and_start(
+    dev: &dyn Driver,
+    cfg: &VmConfig,
+    g: &GuestImages,
+    p: &Prepared,
+) -> anyhow::Result<(u32, Vec<pty::Pty>)> {
     let mut req = VmCreate {
         nr_vcpus: cfg.vcpus,
         flags: cfg.flags(),
@@ -66,11 +84,22 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
     set_name(&mut req.name, &cfg.name);
     let vmid = dev.create(&req)?;
     info(&format!("vm-{vmid} created"));
-    load(&dev, vmid, &p, &g)?;
-    let _ptys = add_devices(&dev, vmid, &p)?;
-    dev.start(vmid)?;
-    info(&format!("vm-{vmid} started"));
-    supervise(&dev, vmid, &cfg, &signals)
+    let setup = || -> anyhow::Result<Vec<pty::Pty>> {
+        load(dev, vmid, p, g)?;
+        let ptys = add_devices(dev, vmid, p)?;
+        dev.start(vmid)?;
+        Ok(ptys)
+    };
+    match setup() {
+        Ok(ptys) => {
+            info(&format!("vm-{vmid} started"));
+            Ok((vmid, ptys))
+        }
+        Err(e) => {
+            let _ = dev.destroy(vmid);
+            Err(e)
+        }
+    }
 }
 
 fn describe_vm(cfg: &VmConfig, g: &GuestImages) -> String {
@@ -91,22 +120,20 @@ fn describe_vm(cfg: &VmConfig, g: &GuestImages) -> String {
 }
 
 /// Copies the images into the VM's RAM (zeroed first, so a restart starts clean).
-fn load(dev: &Minos, vmid: u32, p: &Prepared, g: &GuestImages) -> anyhow::Result<()> {
-    let mut ram = dev.map_ram(vmid)?;
-    if ram.guest_base != p.mem_base {
-        bail!(
-            "the hypervisor placed vm-{vmid}'s RAM at {:#x}, not {:#x}",
-            ram.guest_base,
-            p.mem_base
-        );
-    }
-    let slice = ram.as_mut_slice();
-    slice.fill(0);
-    layout::write(slice, p.mem_base, &p.pieces(g)).context("loading the images")?;
-    Ok(())
+fn load(dev: &dyn Driver, vmid: u32, p: &Prepared, g: &GuestImages) -> anyhow::Result<()> {
+    dev.with_ram(vmid, &mut |ram, guest_base| {
+        if guest_base != p.mem_base {
+            bail!(
+                "the hypervisor placed vm-{vmid}'s RAM at {guest_base:#x}, not {:#x}",
+                p.mem_base
+            );
+        }
+        ram.fill(0);
+        layout::write(ram, p.mem_base, &p.pieces(g)).context("loading the images")
+    })
 }
 
-fn add_devices(dev: &Minos, vmid: u32, p: &Prepared) -> anyhow::Result<Vec<pty::Pty>> {
+fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Vec<pty::Pty>> {
     let mut ptys = Vec::new();
     for (spec, base, intid) in &p.virtio {
         let index = dev.virtio_add(&VirtioDevice {
@@ -133,7 +160,7 @@ fn add_devices(dev: &Minos, vmid: u32, p: &Prepared) -> anyhow::Result<Vec<pty::
     Ok(ptys)
 }
 
-fn supervise(dev: &Minos, vmid: u32, cfg: &VmConfig, signals: &Signals) -> anyhow::Result<()> {
+fn supervise(dev: &dyn Driver, vmid: u32, cfg: &VmConfig, signals: &Signals) -> anyhow::Result<()> {
     loop {
         match signals.wait(Duration::from_millis(500))? {
             Some(Signal::Terminate) => {
@@ -161,5 +188,98 @@ fn supervise(dev: &Minos, vmid: u32, cfg: &VmConfig, signals: &Signals) -> anyho
             }
             Some(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use crate::driver::fake::Fake;
+    use crate::guest_dtb::tests::guest_dtb;
+    use crate::image::tests::boot_img;
+    use clap::Parser;
+    use minos_abi::types::{name_str, VM_FLAG_64BIT, VM_FLAG_GICV3};
+
+    fn setup(args: &[&str]) -> (VmConfig, GuestImages, Prepared, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("boot.img");
+        std::fs::write(
+            &path,
+            boot_img(b"KERNEL", b"RAMDISK", &guest_dtb(), "console=hvc0"),
+        )
+        .unwrap();
+        let mut argv = vec!["mvm", "-i", path.to_str().unwrap(), "-n", "elinux"];
+        argv.extend_from_slice(args);
+        let cfg = VmConfig::from_args(&Cli::try_parse_from(argv).unwrap().create).unwrap();
+        let g = image::load(&cfg.images, cfg.no_ramdisk, cfg.mem_base).unwrap();
+        let p = prepare(&cfg, &g).unwrap();
+        (cfg, g, p, dir)
+    }
+
+    #[test]
+    fn creates_loads_and_starts_the_vm() {
+        let (cfg, g, p, _d) = setup(&["-c", "2", "-m", "84M", "-V", "virtio_console,@pty:"]);
+        let fake = Fake {
+            free: 1 << 30,
+            ..Fake::default()
+        };
+        check_memory(&fake, &cfg).unwrap();
+        let (vmid, ptys) = create_and_start(&fake, &cfg, &g, &p).unwrap();
+        assert_eq!(vmid, 1);
+        assert_eq!(ptys.len(), 1);
+        assert_eq!(*fake.calls.borrow(), ["create", "start 1"]);
+        let vms = fake.vms.borrow();
+        let (req, _, ram) = &vms[0];
+        assert_eq!(name_str(&req.name), Some("elinux"));
+        assert_eq!(
+            (req.nr_vcpus, req.flags),
+            (2, VM_FLAG_64BIT | VM_FLAG_GICV3)
+        );
+        assert_eq!((req.mem_base, req.mem_size), (0x8000_0000, 84 << 20));
+        assert_eq!((req.entry, req.setup_data), (0x8008_0000, 0x83e0_0000));
+        assert_eq!(&ram[0x8_0000..0x8_0006], b"KERNEL");
+        assert_eq!(&ram[0x300_0000..0x300_0007], b"RAMDISK");
+        assert_eq!(&ram[0x3e0_0000..0x3e0_0000 + p.dtb.len()], &p.dtb[..]);
+        assert!(
+            ram[..0x8_0000].iter().all(|&b| b == 0),
+            "RAM cleared before loading"
+        );
+        let devs = fake.devices.borrow();
+        assert_eq!(devs.len(), 1);
+        assert_eq!(
+            (devs[0].vmid, devs[0].base, devs[0].intid, devs[0].device_id),
+            (1, 0x4000_0000, 32, 3)
+        );
+    }
+
+    #[test]
+    fn refuses_when_the_pool_is_too_small() {
+        let (cfg, _, _, _d) = setup(&["-m", "84M"]);
+        let fake = Fake {
+            free: 64 << 20,
+            ..Fake::default()
+        };
+        let e = check_memory(&fake, &cfg).unwrap_err().to_string();
+        assert_eq!(e, "the hypervisor has 64 MiB free, the VM needs 84 MiB");
+    }
+
+    #[test]
+    fn a_misplaced_ram_window_destroys_the_vm() {
+        let (cfg, g, p, _d) = setup(&["-m", "84M"]);
+        let fake = Fake {
+            free: 1 << 30,
+            ram_offset: 0x20_0000,
+            ..Fake::default()
+        };
+        let e = create_and_start(&fake, &cfg, &g, &p)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("placed vm-1's RAM at 0x80200000, not 0x80000000"),
+            "{e}"
+        );
+        assert_eq!(*fake.calls.borrow(), ["create", "destroy 1"]);
     }
 }

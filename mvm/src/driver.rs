@@ -1,0 +1,165 @@
+//! What mvm needs from the driver, as a trait: [`crate::dev::Minos`] is the real one; tests
+//! use a fake hypervisor with its RAM in a `Vec`.
+
+use minos_abi::types::{MemInfo, VirtioDevice, VmCreate, VmInfo};
+
+use crate::dev::{DevError, Minos};
+
+pub trait Driver {
+    fn mem_info(&self) -> Result<MemInfo, DevError>;
+    fn create(&self, req: &VmCreate) -> Result<u32, DevError>;
+    fn destroy(&self, vmid: u32) -> Result<(), DevError>;
+    fn start(&self, vmid: u32) -> Result<(), DevError>;
+    fn stop(&self, vmid: u32) -> Result<(), DevError>;
+    fn shutdown(&self, vmid: u32) -> Result<(), DevError>;
+    fn info(&self, vmid: u32) -> Result<Option<VmInfo>, DevError>;
+    fn virtio_add(&self, dev: &VirtioDevice) -> Result<u32, DevError>;
+    /// Runs `f` on the VM's RAM and the guest IPA of its first byte.
+    fn with_ram(
+        &self,
+        vmid: u32,
+        f: &mut dyn FnMut(&mut [u8], u64) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
+}
+
+impl Driver for Minos {
+    fn mem_info(&self) -> Result<MemInfo, DevError> {
+        Minos::mem_info(self)
+    }
+    fn create(&self, req: &VmCreate) -> Result<u32, DevError> {
+        Minos::create(self, req)
+    }
+    fn destroy(&self, vmid: u32) -> Result<(), DevError> {
+        Minos::destroy(self, vmid)
+    }
+    fn start(&self, vmid: u32) -> Result<(), DevError> {
+        Minos::start(self, vmid)
+    }
+    fn stop(&self, vmid: u32) -> Result<(), DevError> {
+        Minos::stop(self, vmid)
+    }
+    fn shutdown(&self, vmid: u32) -> Result<(), DevError> {
+        Minos::shutdown(self, vmid)
+    }
+    fn info(&self, vmid: u32) -> Result<Option<VmInfo>, DevError> {
+        Minos::info(self, vmid)
+    }
+    fn virtio_add(&self, dev: &VirtioDevice) -> Result<u32, DevError> {
+        Minos::virtio_add(self, dev)
+    }
+    fn with_ram(
+        &self,
+        vmid: u32,
+        f: &mut dyn FnMut(&mut [u8], u64) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut ram = self.map_ram(vmid)?;
+        let base = ram.guest_base;
+        f(ram.as_mut_slice(), base)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    //! A hypervisor in a `RefCell`: one VM table, RAM as a `Vec`, every call recorded.
+
+    use std::cell::RefCell;
+    use std::io;
+
+    use minos_abi::types::{VmState, VM_FLAG_GICV3};
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct Fake {
+        pub free: u64,
+        pub vms: RefCell<Vec<(VmCreate, VmInfo, Vec<u8>)>>,
+        pub devices: RefCell<Vec<VirtioDevice>>,
+        pub calls: RefCell<Vec<String>>,
+        /// The guest powers off when asked (else it ignores VM_SHUTDOWN).
+        pub obeys_shutdown: bool,
+        /// Misplace the RAM window (a hypervisor bug mvm must catch).
+        pub ram_offset: u64,
+    }
+
+    fn enoent() -> DevError {
+        DevError::Ioctl {
+            what: "fake",
+            err: io::Error::from_raw_os_error(libc::ENOENT),
+        }
+    }
+
+    impl Fake {
+        fn set_state(&self, vmid: u32, s: VmState) -> Result<(), DevError> {
+            let mut vms = self.vms.borrow_mut();
+            let vm = vms.get_mut(vmid as usize - 1).ok_or_else(enoent)?;
+            vm.1.state = s as u32;
+            Ok(())
+        }
+    }
+
+    impl Driver for Fake {
+        fn mem_info(&self) -> Result<MemInfo, DevError> {
+            Ok(MemInfo {
+                total: 1 << 30,
+                free: self.free,
+            })
+        }
+        fn create(&self, req: &VmCreate) -> Result<u32, DevError> {
+            self.calls.borrow_mut().push("create".into());
+            let mut vms = self.vms.borrow_mut();
+            let info = VmInfo {
+                vmid: vms.len() as u32 + 1,
+                nr_vcpus: req.nr_vcpus,
+                flags: req.flags & VM_FLAG_GICV3,
+                mem_base: req.mem_base,
+                mem_size: req.mem_size,
+                name: req.name,
+                ..VmInfo::default()
+            };
+            // Dirty RAM: mvm must clear it.
+            vms.push((*req, info, vec![0xaa; req.mem_size as usize]));
+            Ok(vms.len() as u32)
+        }
+        fn destroy(&self, vmid: u32) -> Result<(), DevError> {
+            self.calls.borrow_mut().push(format!("destroy {vmid}"));
+            Ok(())
+        }
+        fn start(&self, vmid: u32) -> Result<(), DevError> {
+            self.calls.borrow_mut().push(format!("start {vmid}"));
+            self.set_state(vmid, VmState::Running)
+        }
+        fn stop(&self, vmid: u32) -> Result<(), DevError> {
+            self.calls.borrow_mut().push(format!("stop {vmid}"));
+            self.set_state(vmid, VmState::Off)
+        }
+        fn shutdown(&self, vmid: u32) -> Result<(), DevError> {
+            self.calls.borrow_mut().push(format!("shutdown {vmid}"));
+            match self.obeys_shutdown {
+                true => self.set_state(vmid, VmState::Off),
+                false => self.set_state(vmid, VmState::ShuttingDown),
+            }
+        }
+        fn info(&self, vmid: u32) -> Result<Option<VmInfo>, DevError> {
+            let vms = self.vms.borrow();
+            Ok(vmid
+                .checked_sub(1)
+                .and_then(|i| vms.get(i as usize))
+                .map(|v| v.1))
+        }
+        fn virtio_add(&self, dev: &VirtioDevice) -> Result<u32, DevError> {
+            let mut d = self.devices.borrow_mut();
+            d.push(*dev);
+            Ok(d.len() as u32 - 1)
+        }
+        fn with_ram(
+            &self,
+            vmid: u32,
+            f: &mut dyn FnMut(&mut [u8], u64) -> anyhow::Result<()>,
+        ) -> anyhow::Result<()> {
+            let mut vms = self.vms.borrow_mut();
+            let vm = vms.get_mut(vmid as usize - 1).ok_or_else(enoent)?;
+            let base = vm.0.mem_base + self.ram_offset;
+            f(&mut vm.2, base)
+        }
+    }
+}
