@@ -3,6 +3,8 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::mmio;
+
 /// QEMU virt's PL011 until the DTB names another one.
 static BASE: AtomicUsize = AtomicUsize::new(0x0900_0000);
 static LOCK: AtomicBool = AtomicBool::new(false);
@@ -33,8 +35,8 @@ impl Pl011 {
     fn put(&self, b: u8) {
         // SAFETY: the base is the PL011 from the DTB (or QEMU virt's), mapped as Device memory.
         unsafe {
-            while core::ptr::read_volatile((self.0 + FR) as *const u32) & FR_TXFF != 0 {}
-            core::ptr::write_volatile((self.0 + DR) as *mut u32, u32::from(b));
+            while mmio::read32(self.0 + FR) & FR_TXFF != 0 {}
+            mmio::write32(self.0 + DR, u32::from(b));
         }
     }
 }

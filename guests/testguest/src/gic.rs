@@ -4,6 +4,7 @@ use core::arch::asm;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::cpu;
+use crate::mmio;
 use crate::platform::GicDesc;
 
 /// The SGI the benchmarks send.
@@ -51,17 +52,17 @@ pub enum GicError {
 
 fn rd(addr: usize) -> u32 {
     // SAFETY: callers pass GIC register addresses from the DTB, mapped as Device memory.
-    unsafe { core::ptr::read_volatile(addr as *const u32) }
+    unsafe { mmio::read32(addr) }
 }
 
 fn wr(addr: usize, v: u32) {
     // SAFETY: as in `rd`.
-    unsafe { core::ptr::write_volatile(addr as *mut u32, v) }
+    unsafe { mmio::write32(addr, v) }
 }
 
 fn rd64(addr: usize) -> u64 {
-    // SAFETY: as in `rd`.
-    unsafe { core::ptr::read_volatile(addr as *const u64) }
+    // SAFETY: as in `rd`; GICR_TYPER is 64 bits wide.
+    unsafe { mmio::read64(addr) }
 }
 
 fn wait_rwp(dist: usize) -> Result<(), GicError> {

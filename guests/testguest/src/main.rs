@@ -27,6 +27,8 @@ mod cpu;
 #[cfg(target_arch = "aarch64")]
 mod gic;
 #[cfg(target_arch = "aarch64")]
+mod mmio;
+#[cfg(target_arch = "aarch64")]
 mod platform;
 #[cfg(target_arch = "aarch64")]
 mod psci;

@@ -12,7 +12,7 @@ const GICD_TYPER: usize = 0x4;
 
 fn read32(addr: usize) -> u32 {
     // SAFETY: a distributor register from the DTB, mapped as Device memory.
-    unsafe { core::ptr::read_volatile(addr as *const u32) }
+    unsafe { crate::mmio::read32(addr) }
 }
 
 pub fn run(r: &mut Report, dist: Option<usize>) {
