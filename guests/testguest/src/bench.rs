@@ -8,6 +8,7 @@ use crate::console::println;
 use crate::cpu;
 use crate::gic;
 use crate::psci::Psci;
+use crate::smccc::Conduit;
 use crate::ticks::PerOp;
 
 const NOPS_PER_LOOP: u64 = 100;
@@ -33,8 +34,9 @@ fn nop() -> PerOp {
     }
 }
 
-/// A call the hypervisor (or firmware) answers itself: PSCI_VERSION.
-fn hypercall(psci: Psci) -> PerOp {
+/// A call the hypervisor (or firmware) answers itself: PSCI_VERSION through `conduit`.
+fn hypercall(conduit: Conduit) -> PerOp {
+    let psci = Psci(conduit);
     let t0 = cpu::counter();
     for _ in 0..HYPERCALLS {
         core::hint::black_box(psci.version());
@@ -85,11 +87,18 @@ fn ipi(dist: usize) -> Option<(PerOp, PerOp)> {
 }
 
 /// Runs every benchmark; returns false if one could not complete.
-/// `timer_wake`: from the virtual timer's deadline to WFI returning, measured by the
-/// wfi-timer-wakeup check.
-pub fn run(psci: Psci, gic_dist: Option<usize>, timer_wake: Option<PerOp>) -> bool {
+/// `conduits`: the instructions someone answers here (HVC and SMC are UNDEFINED at EL1 without
+/// a level above, unless QEMU's firmware takes them). `timer_wake`: from the virtual timer's
+/// deadline to WFI returning, measured by the wfi-timer-wakeup check.
+pub fn run(conduits: &[Conduit], gic_dist: Option<usize>, timer_wake: Option<PerOp>) -> bool {
     report("nop", nop());
-    report("hypercall", hypercall(psci));
+    for &c in conduits {
+        let name = match c {
+            Conduit::Hvc => "hypercall-hvc",
+            Conduit::Smc => "hypercall-smc",
+        };
+        report(name, hypercall(c));
+    }
     let Some(dist) = gic_dist else {
         println!("BENCH: no usable GIC, interrupt benchmarks not run");
         return false;
