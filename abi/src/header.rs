@@ -8,7 +8,7 @@
 use core::fmt::{Result, Write};
 
 use crate::types::{self, CStruct, IrqLevel, RequestKind, VmState};
-use crate::{error, hvc, ioctl};
+use crate::{error, guest, hvc, ioctl};
 
 /// Repository path of the generated header.
 pub const PATH: &str = "mvm/kmod/minos_abi.h";
@@ -46,6 +46,38 @@ pub fn write_c_header(w: &mut impl Write) -> Result {
         w,
         "#define MINOS_MMAP_VMID_SHIFT {}",
         ioctl::MMAP_VMID_SHIFT
+    )?;
+
+    w.write_str("\n/* Guest address map. */\n")?;
+    writeln!(
+        w,
+        "#define MINOS_GUEST_VIRTIO_MMIO_BASE {:#x}ULL",
+        guest::VIRTIO_MMIO_BASE
+    )?;
+    writeln!(
+        w,
+        "#define MINOS_GUEST_VIRTIO_MMIO_STRIDE {:#x}",
+        guest::VIRTIO_MMIO_STRIDE
+    )?;
+    writeln!(
+        w,
+        "#define MINOS_GUEST_VIRTIO_FIRST_INTID {}",
+        guest::VIRTIO_FIRST_INTID
+    )?;
+    writeln!(
+        w,
+        "#define MINOS_GUEST_POWER_GPIO_BASE {:#x}ULL",
+        guest::POWER_GPIO_BASE
+    )?;
+    writeln!(
+        w,
+        "#define MINOS_GUEST_POWER_GPIO_INTID {}",
+        guest::POWER_GPIO_INTID
+    )?;
+    writeln!(
+        w,
+        "#define MINOS_GUEST_POWER_GPIO_PIN {}",
+        guest::POWER_GPIO_PIN
     )?;
 
     w.write_str("\n/* SMCCC calls the driver makes before any Minos call. */\n")?;

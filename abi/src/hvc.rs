@@ -78,8 +78,9 @@ pub const VM_START: u32 = id(5);
 /// again). `x1` = VM id.
 pub const VM_STOP: u32 = id(6);
 
-/// Asks the guest to power off cleanly: the hypervisor raises the VM's power-off request
-/// (the `gpio-keys` power button of its DTB). Returns at once; the VM reaches
+/// Asks the guest to power off cleanly: the hypervisor raises the power-button pin of the
+/// VM's emulated PL061 (see [`guest`](crate::guest); mvm puts it and its `gpio-keys` node in
+/// the guest DTB). Returns at once; the VM reaches
 /// [`VmState::Off`](crate::types::VmState::Off) when the guest calls PSCI `SYSTEM_OFF`.
 /// `x1` = VM id.
 pub const VM_SHUTDOWN: u32 = id(7);

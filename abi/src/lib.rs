@@ -11,6 +11,7 @@
 //! - [`ioctl`]: the `/dev/minos` ioctl numbers (Linux `_IOC` encoding).
 //! - [`call`]: the hypervisor's decoder: registers to a typed [`call::Call`], VM0-only
 //!   enforcement, buffer and `VM_CREATE` parameter checks.
+//! - [`guest`]: the guest address-map facts both sides use (virtio windows, power button).
 //! - [`header`]: writes `mvm/kmod/minos_abi.h`, the C view of all of the above.
 //!
 //! Version handshake: the driver calls [`hvc::VERSION`] with its [`ABI_VERSION`]; the hypervisor
@@ -20,6 +21,7 @@
 
 pub mod call;
 pub mod error;
+pub mod guest;
 pub mod header;
 pub mod hvc;
 pub mod ioctl;

@@ -38,6 +38,8 @@ pub enum ConfigError {
     Virtio(VirtioError),
     #[error("-n: the name `{0}` is longer than {max} bytes", max = minos_abi::VM_NAME_LEN - 1)]
     NameTooLong(String),
+    #[error("-V: at most {max} virtio devices", max = minos_abi::MAX_DEVICES)]
+    TooManyDevices,
     #[error("-t: unknown OS type `{0}` (linux or other)")]
     OsType(String),
 }
@@ -129,6 +131,9 @@ impl VmConfig {
             .map(|v| parse_virtio(v))
             .collect::<Result<Vec<_>, _>>()
             .map_err(ConfigError::Virtio)?;
+        if virtio.len() > minos_abi::MAX_DEVICES as usize {
+            return Err(ConfigError::TooManyDevices);
+        }
         let name = a.name.clone().unwrap_or_else(|| "unknown".into());
         if name.len() >= minos_abi::VM_NAME_LEN {
             return Err(ConfigError::NameTooLong(name));
@@ -242,6 +247,10 @@ mod tests {
         assert!(msg(&["-i", "b", "-V", "virtio_gpu,x"]).contains("unknown virtio device type"));
         assert!(msg(&["-i", "b", "-D", "s3c_uart"]).contains("unknown platform device"));
         assert!(msg(&["-i", "b", "-t", "xnu"]).contains("unknown OS type"));
+        let nine: Vec<&str> = ["-V", "virtio_blk,d"].repeat(9);
+        let mut a = vec!["-i", "b"];
+        a.extend(nine);
+        assert!(msg(&a).contains("at most 8 virtio devices"));
         assert!(msg(&["-i", "b", "-n", &"n".repeat(32)]).contains("longer than 31"));
     }
 

@@ -2,6 +2,9 @@
 //! trimmed to -c, memory, bootargs, initrd, one virtio-mmio node per -V device.
 
 use dts::{DtsError, Node, Tree};
+use minos_abi::guest::{
+    KEY_POWER, POWER_GPIO_BASE, POWER_GPIO_INTID, POWER_GPIO_PIN, POWER_GPIO_SIZE,
+};
 
 use crate::config::Gic;
 
@@ -62,6 +65,66 @@ fn gic_name(g: Gic) -> &'static str {
     }
 }
 
+fn cells(v: u64, n: u32) -> Result<Vec<u32>, DtsError> {
+    match n {
+        1 => u32::try_from(v)
+            .map(|x| vec![x])
+            .map_err(|_| DtsError::Invalid(format!("{v:#x} does not fit in one cell"))),
+        2 => Ok(vec![(v >> 32) as u32, v as u32]),
+        n => Err(DtsError::Invalid(format!("#cells = {n} is not supported"))),
+    }
+}
+
+/// The power button `VM_SHUTDOWN` presses: the hypervisor's PL061 (with the fixed APB clock
+/// a primecell device needs) and a `gpio-keys` node sending `KEY_POWER`, as QEMU's virt does.
+fn add_power_button(t: &mut Tree) -> Result<(), DtsError> {
+    if t.root.prop_u32("interrupt-parent").is_none() {
+        return Err(DtsError::Invalid(
+            "the root has no interrupt-parent for the power button".into(),
+        ));
+    }
+    let gpio_name = format!("pl061@{POWER_GPIO_BASE:x}");
+    for name in [gpio_name.as_str(), "minos-apb-pclk", "minos-power-key"] {
+        if t.root.child(name).is_some() {
+            return Err(DtsError::DuplicateNode(format!("/{name}")));
+        }
+    }
+    let (ac, sc) = t.root.cells();
+    let clk_ph = t.new_phandle();
+    let gpio_ph = clk_ph + 1;
+
+    let mut clk = Node::new("minos-apb-pclk");
+    clk.set_str("compatible", "fixed-clock");
+    clk.set_u32("#clock-cells", 0);
+    clk.set_u32("clock-frequency", 24_000_000);
+    clk.set_str("clock-output-names", "clk24mhz");
+    clk.set_u32("phandle", clk_ph);
+
+    let mut gpio = Node::new(&gpio_name);
+    gpio.set("compatible", b"arm,pl061\0arm,primecell\0".to_vec());
+    let mut reg = cells(POWER_GPIO_BASE, ac)?;
+    reg.extend(cells(POWER_GPIO_SIZE, sc)?);
+    gpio.set_cells("reg", &reg);
+    // GIC_SPI, SPI number, IRQ_TYPE_LEVEL_HIGH
+    gpio.set_cells("interrupts", &[0, POWER_GPIO_INTID - 32, 4]);
+    gpio.set_empty("gpio-controller");
+    gpio.set_u32("#gpio-cells", 2);
+    gpio.set_u32("clocks", clk_ph);
+    gpio.set_str("clock-names", "apb_pclk");
+    gpio.set_u32("phandle", gpio_ph);
+
+    let mut key = Node::new("poweroff");
+    key.set_str("label", "GPIO Key Poweroff");
+    key.set_u32("linux,code", KEY_POWER);
+    key.set_cells("gpios", &[gpio_ph, POWER_GPIO_PIN, 0]);
+    let mut keys = Node::new("minos-power-key");
+    keys.set_str("compatible", "gpio-keys");
+    keys.children.push(key);
+
+    t.root.children.extend([clk, gpio, keys]);
+    Ok(())
+}
+
 /// Returns the patched DTB.
 pub fn patch(dtb: &[u8], p: &DtbParams) -> Result<Vec<u8>, DtbError> {
     let mut t = Tree::from_dtb(dtb).map_err(DtbError::Dts)?;
@@ -95,6 +158,7 @@ pub fn patch(dtb: &[u8], p: &DtbParams) -> Result<Vec<u8>, DtbError> {
     for &(addr, intid) in &p.virtio {
         t.add_virtio_mmio(addr, intid).map_err(DtbError::Dts)?;
     }
+    add_power_button(&mut t).map_err(DtbError::Dts)?;
     t.to_dtb().map_err(DtbError::Dts)
 }
 
@@ -171,6 +235,28 @@ pub(crate) mod tests {
         assert_eq!(v.prop_str("compatible"), Some("virtio,mmio"));
         assert_eq!(v.prop_cells("interrupts").unwrap(), [0, 1, 1]);
         assert_eq!(v.prop_cells("reg").unwrap(), [0, 0x4000_0200, 0, 0x200]);
+        let gpio = out.node("/pl061@40100000").unwrap();
+        assert_eq!(gpio.prop_cells("reg").unwrap(), [0, 0x4010_0000, 0, 0x1000]);
+        assert_eq!(gpio.prop_cells("interrupts").unwrap(), [0, 8, 4]);
+        let gpio_ph = gpio.prop_u32("phandle").unwrap();
+        let clk = out.node("/minos-apb-pclk").unwrap();
+        assert_eq!(gpio.prop_u32("clocks"), clk.prop_u32("phandle"));
+        let key = out.node("/minos-power-key/poweroff").unwrap();
+        assert_eq!(key.prop_cells("gpios").unwrap(), [gpio_ph, 3, 0]);
+        assert_eq!(key.prop_u32("linux,code"), Some(116));
+        assert!(out.check().is_ok());
+    }
+
+    #[test]
+    fn dtc_reads_the_patched_dtb() {
+        let dtb = patch(&guest_dtb(), &params()).unwrap();
+        let dts = dts::dtc::decompile(&dtb).unwrap();
+        // dtc prints this string list with its NUL separator.
+        assert!(
+            dts.contains(r#"compatible = "arm,pl061\0arm,primecell";"#),
+            "{dts}"
+        );
+        assert!(dts.contains("compatible = \"gpio-keys\";"), "{dts}");
     }
 
     #[test]

@@ -71,11 +71,15 @@ pub fn prepare(cfg: &VmConfig, g: &GuestImages) -> anyhow::Result<Prepared> {
         bootargs,
         virtio,
     };
-    let mmio: Vec<_> = prepared
+    let mut mmio: Vec<_> = prepared
         .virtio
         .iter()
         .map(|&(_, a, _)| (a, virtio::MMIO_STRIDE))
         .collect();
+    mmio.push((
+        minos_abi::guest::POWER_GPIO_BASE,
+        minos_abi::guest::POWER_GPIO_SIZE,
+    ));
     layout::check(g.mem_base, cfg.mem_size, &prepared.pieces(g), &mmio)?;
     if !(g.mem_base..g.mem_base + cfg.mem_size).contains(&g.entry) {
         anyhow::bail!("the entry point {:#x} is outside the VM's RAM", g.entry);

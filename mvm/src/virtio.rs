@@ -52,16 +52,15 @@ pub fn parse_virtio(s: &str) -> Result<VirtioSpec, VirtioError> {
     }
 }
 
-/// Guest IPA of the first virtio-mmio register window (as Minos places them).
-pub const MMIO_BASE: u64 = 0x4000_0000;
-/// Each device's window.
-pub const MMIO_STRIDE: u64 = 0x200;
-/// INTID of the first device's SPI.
-pub const FIRST_INTID: u32 = 32;
+pub use minos_abi::guest::VIRTIO_MMIO_STRIDE as MMIO_STRIDE;
+use minos_abi::guest::{VIRTIO_FIRST_INTID, VIRTIO_MMIO_BASE};
 
-/// (register window, INTID) of the `n`-th device.
+/// (register window, INTID) of the `n`-th device (the ABI's guest map).
 pub fn slot(n: usize) -> (u64, u32) {
-    (MMIO_BASE + n as u64 * MMIO_STRIDE, FIRST_INTID + n as u32)
+    (
+        VIRTIO_MMIO_BASE + n as u64 * MMIO_STRIDE,
+        VIRTIO_FIRST_INTID + n as u32,
+    )
 }
 
 #[cfg(test)]

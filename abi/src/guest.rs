@@ -1,0 +1,36 @@
+//! Fixed facts of every guest VM's address map that mvm (which writes the guest DTB) and the
+//! hypervisor (which emulates the devices) must agree on.
+
+/// Guest IPA of the first virtio-mmio register window; device `n` sits at
+/// `VIRTIO_MMIO_BASE + n * VIRTIO_MMIO_STRIDE` (as Minos places them).
+pub const VIRTIO_MMIO_BASE: u64 = 0x4000_0000;
+/// Size of one virtio-mmio register window.
+pub const VIRTIO_MMIO_STRIDE: u64 = 0x200;
+/// INTID of virtio device 0's SPI; device `n` uses `VIRTIO_FIRST_INTID + n`.
+pub const VIRTIO_FIRST_INTID: u32 = 32;
+
+/// Guest IPA of the emulated PL061 GPIO controller whose pin [`POWER_GPIO_PIN`] is the
+/// power button (`gpio-keys`, `KEY_POWER`): `VM_SHUTDOWN` raises it, as QEMU's virt machine
+/// does for `system_powerdown`.
+pub const POWER_GPIO_BASE: u64 = 0x4010_0000;
+/// Size of the PL061 register window.
+pub const POWER_GPIO_SIZE: u64 = 0x1000;
+/// The PL061's SPI (level, active high), just past the virtio devices'.
+pub const POWER_GPIO_INTID: u32 = VIRTIO_FIRST_INTID + crate::MAX_DEVICES;
+/// The power button's pin on that PL061.
+pub const POWER_GPIO_PIN: u32 = 3;
+/// Linux `KEY_POWER`.
+pub const KEY_POWER: u32 = 116;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_windows_do_not_overlap() {
+        let virtio_end = VIRTIO_MMIO_BASE + u64::from(crate::MAX_DEVICES) * VIRTIO_MMIO_STRIDE;
+        assert!(virtio_end <= POWER_GPIO_BASE);
+        assert_eq!(POWER_GPIO_INTID, 40);
+        assert!(POWER_GPIO_PIN < 8, "a PL061 has 8 pins");
+    }
+}
