@@ -22,15 +22,17 @@ pub const POWER_GPIO_PIN: u32 = 3;
 /// Linux `KEY_POWER`.
 pub const KEY_POWER: u32 = 116;
 
+// The device windows do not overlap, and a PL061 has 8 pins.
+const _: () =
+    assert!(VIRTIO_MMIO_BASE + crate::MAX_DEVICES as u64 * VIRTIO_MMIO_STRIDE <= POWER_GPIO_BASE);
+const _: () = assert!(POWER_GPIO_PIN < 8);
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn device_windows_do_not_overlap() {
-        let virtio_end = VIRTIO_MMIO_BASE + u64::from(crate::MAX_DEVICES) * VIRTIO_MMIO_STRIDE;
-        assert!(virtio_end <= POWER_GPIO_BASE);
+    fn power_button_interrupt_follows_the_virtio_ones() {
         assert_eq!(POWER_GPIO_INTID, 40);
-        assert!(POWER_GPIO_PIN < 8, "a PL061 has 8 pins");
     }
 }
