@@ -108,6 +108,8 @@ pub struct Board {
     pub vms: FixedVec<VmConfig, MAX_VMS>,
     pub psci: PsciMethod,
     pub loglevel: Option<FixedStr<8>>,
+    /// `/chosen/minos,gic-passthrough`: give VM0 the physical GIC instead of a vGIC.
+    pub gic_passthrough: bool,
     pub dtb_size: usize,
 }
 
@@ -299,6 +301,7 @@ impl Board {
             if let Some(level) = prop_str(chosen, "minos,loglevel") {
                 b.loglevel = Some(FixedStr::new(level));
             }
+            b.gic_passthrough = prop(chosen, "minos,gic-passthrough").is_some();
         }
 
         if let Some(vms) = fdt.find_node("/vms") {

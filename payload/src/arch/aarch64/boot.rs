@@ -8,11 +8,13 @@ use crate::log::{self, Level};
 use crate::pagetable::{self, Format, Geometry, MemKind, PageAlloc, PageTable, PAGE_SIZE};
 use crate::psci::{self, Psci};
 use crate::spin::{SetOnce, SpinLock};
+use crate::vgic::{self, Vgic, VgicConfig};
 use crate::vm::{VmConfig, VmLayout};
 use crate::{error, info, vmdtb, warn, VERSION};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::console::{Pl011, CONSOLE};
+use super::gic;
 use super::pool::Pool;
 use super::regs;
 
@@ -37,6 +39,8 @@ static mut DTB_COPY: [u8; MAX_DTB] = [0; MAX_DTB];
 const EL2_VA_BITS: u32 = 39;
 
 const HCR_VM: u64 = 1 << 0;
+const HCR_FMO: u64 = 1 << 3;
+const HCR_IMO: u64 = 1 << 4;
 const HCR_FB: u64 = 1 << 9;
 const HCR_BSU_IS: u64 = 1 << 10;
 const HCR_TSC: u64 = 1 << 19;
@@ -45,6 +49,8 @@ const HCR_RW: u64 = 1 << 31;
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 
 pub struct Vm0 {
+    /// The virtual GIC, or `None` when the physical GIC is passed through.
+    pub vgic: Option<SpinLock<Vgic>>,
     pub config: VmConfig,
     pub layout: VmLayout,
     pub psci: Psci,
@@ -215,8 +221,14 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
     );
     check_kernel(config.entry, &layout)?;
 
-    let (vttbr, vtcr) = build_stage2(&board, &mut pool, &layout, config.vmid)?;
-    write_vm_dtb(&board, dtb, &config, &layout)?;
+    let use_vgic = !board.gic_passthrough;
+    let (vttbr, vtcr) = build_stage2(&board, &mut pool, &layout, config.vmid, use_vgic)?;
+    write_vm_dtb(&board, dtb, &config, &layout, use_vgic)?;
+    let vgic = if use_vgic {
+        Some(SpinLock::new(new_vgic(&board, &config)?))
+    } else {
+        None
+    };
 
     let vcpus = config.vcpus as usize;
     let mut vcpu_on_pcpu = [None; MAX_CPUS];
@@ -229,6 +241,7 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
     info!("pool: {:#x} bytes left", pool.remaining());
     *POOL.lock() = Some(pool);
     let vm0 = Vm0 {
+        vgic,
         config,
         layout,
         psci,
@@ -303,11 +316,58 @@ fn build_el2_map(board: &Board, pool: &mut Pool, hyp: Region) -> Result<u64, Msg
 
 /// Identity stage-2 map for VM0: its RAM and every device of the board except the GIC's
 /// hypervisor interfaces.
+fn new_vgic(board: &Board, config: &VmConfig) -> Result<Vgic, Msg> {
+    let g = &board.gic;
+    for (v, &mpidr) in board.cpus.as_slice()[..config.vcpus as usize]
+        .iter()
+        .enumerate()
+    {
+        if mpidr != vgic::vcpu_affinity(v) {
+            error!(
+                "cpu{} MPIDR {:#x} is not the vGIC's {:#x}",
+                v,
+                mpidr,
+                vgic::vcpu_affinity(v)
+            );
+            return Err(Msg(
+                "the DT's CPU MPIDRs do not follow the vGIC's numbering",
+            ));
+        }
+    }
+    gic::init_dist(g, board.cpus.as_slice()[0]);
+    let cfg = VgicConfig {
+        version: match g.version {
+            GicVersion::V2 => vgic::GicVersion::V2,
+            GicVersion::V3 => vgic::GicVersion::V3,
+        },
+        nr_vcpus: config.vcpus as usize,
+        nr_spis: gic::nr_irqs(g).saturating_sub(32),
+        dist_base: g.dist.base,
+        redist_base: g.redist.base,
+    };
+    let v = Vgic::try_new(cfg).map_err(|e| {
+        error!("vGIC: {:?}", e);
+        Msg("cannot create VM0's vGIC")
+    })?;
+    info!(
+        "vGIC{}: {} SPIs, GICD at {:#x}",
+        if cfg.version == vgic::GicVersion::V3 {
+            3
+        } else {
+            2
+        },
+        cfg.nr_spis,
+        cfg.dist_base
+    );
+    Ok(v)
+}
+
 fn build_stage2(
     board: &Board,
     pool: &mut Pool,
     layout: &VmLayout,
     vmid: u32,
+    use_vgic: bool,
 ) -> Result<(u64, u64), Msg> {
     let err = |e: pagetable::MapError| {
         error!("stage 2: {}", e);
@@ -318,7 +378,9 @@ fn build_stage2(
     let mut t = PageTable::new(pool, Format::Stage2, g).map_err(err)?;
     map_region(&mut t, pool, layout.memory, MemKind::Normal).map_err(err)?;
     for d in board.devices.iter() {
-        if matches!(d.name.as_str(), "gich" | "gicv") {
+        // With a vGIC, VM0 gets none of the GIC's frames: GICD/GICR trap to the emulation,
+        // and GICv2's GICV shows up where the DT puts GICC (mapped below).
+        if matches!(d.name.as_str(), "gich" | "gicv") || (use_vgic && d.is_gic) {
             continue;
         }
         match map_region(&mut t, pool, d.region, MemKind::Device) {
@@ -329,6 +391,19 @@ fn build_stage2(
             ),
             Err(e) => warn!("{} {}: {}, not passed through", d.name, d.region, e),
         }
+    }
+    let gic = &board.gic;
+    if use_vgic && gic.version == GicVersion::V2 {
+        if gic.vcpu.size == 0 {
+            return Err(Msg("GICv2 without a GICV frame: cannot give VM0 a vGIC"));
+        }
+        let size = page_up(gic.cpu.size.min(gic.vcpu.size));
+        t.map(pool, gic.cpu.base, gic.vcpu.base, size, MemKind::Device)
+            .map_err(err)?;
+        info!(
+            "GICV {} mapped as VM0's GICC at {:#x}",
+            gic.vcpu, gic.cpu.base
+        );
     }
     info!(
         "stage 2: {}-bit IPA, start level {}, VMID {}",
@@ -370,7 +445,13 @@ fn check_kernel(entry: u64, layout: &VmLayout) -> Result<(), Msg> {
     Ok(())
 }
 
-fn write_vm_dtb(board: &Board, dtb: u64, config: &VmConfig, layout: &VmLayout) -> Result<(), Msg> {
+fn write_vm_dtb(
+    board: &Board,
+    dtb: u64,
+    config: &VmConfig,
+    layout: &VmLayout,
+    use_vgic: bool,
+) -> Result<(), Msg> {
     let size = board.dtb_size as u64;
     let dest = Region::new(layout.dtb, size);
     if !layout.memory.contains_region(&dest) {
@@ -382,7 +463,13 @@ fn write_vm_dtb(board: &Board, dtb: u64, config: &VmConfig, layout: &VmLayout) -
         core::ptr::copy(dtb as *const u8, layout.dtb as *mut u8, size as usize);
         core::slice::from_raw_parts_mut(layout.dtb as *mut u8, size as usize)
     };
-    vmdtb::derive(out, layout.memory, config.vcpus as usize, &[]).map_err(|e| {
+    // The vGIC has no ITS (LPIs) and no GICv2m MSI frame.
+    let remove: &[&str] = if use_vgic {
+        &["/intc/its", "/intc/v2m"]
+    } else {
+        &[]
+    };
+    vmdtb::derive(out, layout.memory, config.vcpus as usize, remove).map_err(|e| {
         error!("vm0 DTB: {}", e);
         Msg("cannot derive VM0's DTB")
     })?;
@@ -396,7 +483,15 @@ fn cpu_init(hyp: &Hyp) {
     let vm = &hyp.vm0;
     write_sysreg!("vtcr_el2", vm.vtcr);
     write_sysreg!("vttbr_el2", vm.vttbr);
-    write_sysreg!("hcr_el2", HCR_RW | HCR_TSC | HCR_BSU_IS | HCR_FB | HCR_VM);
+    let irq_route = if vm.vgic.is_some() {
+        HCR_IMO | HCR_FMO
+    } else {
+        0
+    };
+    write_sysreg!(
+        "hcr_el2",
+        HCR_RW | HCR_TSC | HCR_BSU_IS | HCR_FB | HCR_VM | irq_route
+    );
     write_sysreg!("vpidr_el2", read_sysreg!("midr_el1"));
     // EL1 may use the physical counter and timer directly; VM0 sees the physical count.
     write_sysreg!("cnthctl_el2", 0b11);
@@ -412,6 +507,13 @@ fn cpu_init(hyp: &Hyp) {
         write_sysreg!("S3_4_C12_C11_0", 0);
     }
     regs::isb();
+    if vm.vgic.is_some() && !gic::init_cpu(&hyp.board.gic, regs_mpidr()) {
+        error!(
+            "cpu{}: no redistributor for MPIDR {:#x}",
+            regs::cpu_index(),
+            regs_mpidr()
+        );
+    }
     regs::tlbi_all_el1();
 }
 
@@ -502,6 +604,7 @@ fn enter_vcpu(hyp: &Hyp, v: usize, entry: u64, x0: u64) -> ! {
     write_sysreg!("vmpidr_el2", hyp.vm0.psci.mpidr(v) | (1 << 31));
     write_sysreg!("sctlr_el1", SCTLR_EL1_RESET);
     regs::isb();
+    super::virq::flush(hyp, v);
     // SAFETY: the stack top is this CPU's own stack; `entry` lies in VM0's RAM (checked by the
     // layout or by PSCI CPU_ON) and stage 2 confines the guest.
     unsafe { enter_guest(entry, x0, stack_top(regs::cpu_index())) }

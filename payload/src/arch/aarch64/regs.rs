@@ -31,6 +31,11 @@ pub fn dsb_sy() {
     unsafe { core::arch::asm!("dsb sy", options(nostack)) };
 }
 
+pub fn dsb_ish() {
+    // SAFETY: a barrier has no operands.
+    unsafe { core::arch::asm!("dsb ish", options(nostack)) };
+}
+
 pub fn sev() {
     // SAFETY: dsb orders prior stores before the event that wakes other CPUs.
     unsafe { core::arch::asm!("dsb ish", "sev", options(nostack)) };

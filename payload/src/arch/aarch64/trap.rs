@@ -8,6 +8,8 @@ use crate::{error, info, warn};
 
 use super::boot::{kick_pcpu, wait_for_cpu_on, Hyp, HYP};
 use super::regs;
+use super::virq;
+use crate::vgic;
 
 /// The register frame head.S saves on every exception.
 #[repr(C)]
@@ -43,10 +45,17 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
             frame.elr
         );
     };
+    let from_guest = (KIND_LOWER_SYNC..=KIND_LOWER_SERROR).contains(&kind);
+    let vcpu = current_vcpu(hyp);
+    if from_guest {
+        virq::sync(hyp, vcpu);
+    }
     match kind {
         KIND_LOWER_SYNC => lower_sync(hyp, frame),
         KIND_LOWER_IRQ | KIND_LOWER_FIQ => {
-            if let Some(n) = STRAY_IRQ.allow() {
+            if hyp.vm0.vgic.is_some() {
+                virq::handle_irq(hyp, vcpu);
+            } else if let Some(n) = STRAY_IRQ.allow() {
                 warn!("unexpected IRQ/FIQ at EL2 (#{})", n);
             }
         }
@@ -72,6 +81,9 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
             read_sysreg!("far_el2")
         ),
     }
+    if from_guest {
+        virq::flush(hyp, vcpu);
+    }
 }
 
 fn current_vcpu(hyp: &Hyp) -> usize {
@@ -87,9 +99,23 @@ fn lower_sync(hyp: &Hyp, frame: &mut Frame) {
             frame.elr += 4;
             smccc(hyp, frame, "SMC");
         }
+        esr::EC_SYSREG => {
+            if let (Some(rt), Some(vgic)) = (vgic::sgi1r_write_rt(esr.iss()), &hyp.vm0.vgic) {
+                let v = current_vcpu(hyp);
+                let val = if rt == 31 { 0 } else { frame.x[rt as usize] };
+                let kicks = vgic.lock().write_sgi1r(v, val);
+                virq::kick(hyp, kicks, v);
+                frame.elr += 4;
+            } else {
+                undef(hyp, frame, esr);
+            }
+        }
         esr::EC_DABT_LOW | esr::EC_IABT_LOW => {
             let far = read_sysreg!("far_el2");
             let ipa = ((read_sysreg!("hpfar_el2") & 0x0000_0fff_ffff_fff0) << 8) | (far & 0xfff);
+            if esr.ec() == esr::EC_DABT_LOW && emulate_mmio(hyp, frame, esr, ipa) {
+                return;
+            }
             if let Some(n) = STAGE2_FAULT.allow() {
                 warn!(
                     "vm0 vcpu{}: stage-2 {} fault at IPA {:#x} (pc {:#x}), injecting an abort (#{})",
@@ -107,20 +133,67 @@ fn lower_sync(hyp: &Hyp, frame: &mut Frame) {
             };
             inject(frame, what, esr, far);
         }
-        ec => {
-            if let Some(n) = BAD_TRAP.allow() {
-                warn!(
-                    "vm0 vcpu{}: unhandled trap EC {:#x} ESR {:#x} at pc {:#x}, injecting UNDEF (#{})",
-                    current_vcpu(hyp),
-                    ec,
-                    esr.0,
-                    frame.elr,
-                    n
-                );
+        _ => undef(hyp, frame, esr),
+    }
+}
+
+fn undef(hyp: &Hyp, frame: &mut Frame, esr: Esr) {
+    if let Some(n) = BAD_TRAP.allow() {
+        warn!(
+            "vm0 vcpu{}: unhandled trap EC {:#x} ESR {:#x} at pc {:#x}, injecting UNDEF (#{})",
+            current_vcpu(hyp),
+            esr.ec(),
+            esr.0,
+            frame.elr,
+            n
+        );
+    }
+    inject(frame, Injected::Undef, esr, 0);
+}
+
+/// A data abort on an emulated device frame (the vGIC's GICD/GICR): performs the access and
+/// steps over the instruction. False if the IPA is not emulated or the access cannot be (no
+/// valid syndrome, bad size): the caller injects an abort.
+fn emulate_mmio(hyp: &Hyp, frame: &mut Frame, esr: Esr, ipa: u64) -> bool {
+    let Some(vgic) = &hyp.vm0.vgic else {
+        return false;
+    };
+    let Some(access) = esr.mmio() else {
+        return false;
+    };
+    let v = current_vcpu(hyp);
+    let mut g = vgic.lock();
+    if !g.contains(ipa) {
+        return false;
+    }
+    let reg = usize::from(access.reg);
+    if access.write {
+        let raw = if reg == 31 { 0 } else { frame.x[reg] };
+        let val = if access.size == 8 {
+            raw
+        } else {
+            raw & ((1u64 << (access.size * 8)) - 1)
+        };
+        match g.mmio_write(v, ipa, access.size, val) {
+            Ok(kicks) => {
+                virq::drain_hw_deactivations(hyp, &mut g);
+                drop(g);
+                virq::kick(hyp, kicks, v);
             }
-            inject(frame, Injected::Undef, esr, 0);
+            Err(_) => return false,
+        }
+    } else {
+        match g.mmio_read(v, ipa, access.size) {
+            Ok(val) => {
+                if reg != 31 {
+                    frame.x[reg] = access.extend(val);
+                }
+            }
+            Err(_) => return false,
         }
     }
+    frame.elr += 4;
+    true
 }
 
 fn inject(frame: &mut Frame, what: Injected, esr: Esr, far: u64) {

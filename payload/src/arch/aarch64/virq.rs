@@ -1,0 +1,96 @@
+//! Glue between traps and the vGIC model: list-register flush/sync around every guest entry
+//! and exit, physical interrupts forwarded as HW-linked virtual ones, kicks between pCPUs.
+
+use crate::board::GicVersion;
+use crate::log::RateLimit;
+use crate::vgic::{hw_v2::GichListRegs, hw_v3::IchListRegs, VcpuMask};
+use crate::warn;
+
+use super::boot::Hyp;
+use super::gic;
+
+static BAD_IRQ: RateLimit = RateLimit::new(4);
+
+/// Loads the vCPU's pending interrupts into this pCPU's list registers (right before eret).
+pub fn flush(hyp: &Hyp, vcpu: usize) {
+    let Some(vgic) = &hyp.vm0.vgic else { return };
+    let mut g = vgic.lock();
+    match hyp.board.gic.version {
+        GicVersion::V3 => g.flush_lrs(vcpu, &mut IchListRegs),
+        GicVersion::V2 => g.flush_lrs(
+            vcpu,
+            &mut GichListRegs {
+                base: hyp.board.gic.hyp.base as usize,
+            },
+        ),
+    }
+}
+
+/// Takes back the list registers' state into the model (right after an exit).
+pub fn sync(hyp: &Hyp, vcpu: usize) {
+    let Some(vgic) = &hyp.vm0.vgic else { return };
+    let kicks = {
+        let mut g = vgic.lock();
+        match hyp.board.gic.version {
+            GicVersion::V3 => g.sync_lrs(vcpu, &mut IchListRegs),
+            GicVersion::V2 => g.sync_lrs(
+                vcpu,
+                &mut GichListRegs {
+                    base: hyp.board.gic.hyp.base as usize,
+                },
+            ),
+        }
+        let kicks = g.take_deferred_kicks();
+        drain_hw_deactivations(hyp, &mut g);
+        kicks
+    };
+    kick(hyp, kicks, vcpu);
+}
+
+/// Deactivates the physical interrupts whose virtual twins the guest retired by MMIO.
+pub fn drain_hw_deactivations(hyp: &Hyp, g: &mut crate::vgic::Vgic) {
+    while let Some(pintid) = g.take_hw_deactivation() {
+        gic::deactivate(&hyp.board.gic, pintid);
+    }
+}
+
+/// Makes every vCPU in `mask` other than `me` exit to EL2 and reload its list registers.
+pub fn kick(hyp: &Hyp, mask: VcpuMask, me: usize) {
+    for v in mask.iter() {
+        if v == me {
+            continue;
+        }
+        if let Some(&p) = hyp.vm0.config.affinity.as_slice().get(v) {
+            let p = p as usize;
+            let mpidr = hyp.board.cpus.as_slice()[p];
+            gic::send_sgi(&hyp.board.gic, gic::KICK_SGI, mpidr, p);
+        }
+    }
+}
+
+/// A physical IRQ exit: acknowledge everything pending and forward it.
+pub fn handle_irq(hyp: &Hyp, vcpu: usize) {
+    let gic_info = &hyp.board.gic;
+    let Some(vgic) = &hyp.vm0.vgic else { return };
+    while let Some(iar) = gic::ack(gic_info) {
+        let intid = iar & 0x3ff;
+        gic::eoi(gic_info, iar);
+        let kicks = match intid {
+            i if i == gic::KICK_SGI || i == 25 => {
+                // A kick or the maintenance interrupt: the exit itself was the point.
+                gic::deactivate(gic_info, iar);
+                VcpuMask::EMPTY
+            }
+            i if gic::FORWARDED_PPIS.contains(&i) => vgic.lock().inject(i, Some(i), Some(vcpu)),
+            i if i >= 32 => vgic.lock().inject(i, Some(i), None),
+            _ => {
+                if let Some(n) = BAD_IRQ.allow() {
+                    warn!("unexpected physical interrupt {} (#{})", intid, n);
+                }
+                gic::deactivate(gic_info, iar);
+                VcpuMask::EMPTY
+            }
+        };
+        kick(hyp, kicks, vcpu);
+    }
+}
