@@ -53,7 +53,8 @@ pub struct Args {
     /// `qemu-system-aarch64 -M ...,dumpdtb=FILE` with the board's QEMU options
     #[arg(long)]
     base_dtb: Option<PathBuf>,
-    /// VM0's kernel Image [default: $MINOS_CACHE/kernel/Image]
+    /// VM0's kernel Image [default: $MINOS_CACHE/kernel/Image, $MINOS_CACHE defaulting to
+    /// /var/cache/minos-rs]
     #[arg(long)]
     vm0_kernel: Option<PathBuf>,
     /// VM0's initramfs; the boot command then loads it too
