@@ -28,7 +28,6 @@ mod cpu;
 mod gic;
 #[cfg(target_arch = "aarch64")]
 mod mmio;
-#[cfg(target_arch = "aarch64")]
 mod platform;
 #[cfg(target_arch = "aarch64")]
 mod psci;

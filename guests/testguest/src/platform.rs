@@ -41,6 +41,10 @@ impl Platform {
     pub unsafe fn from_dtb(dtb: usize) -> Result<Self, DtbError> {
         // SAFETY: per this function's contract.
         let fdt = unsafe { Fdt::from_ptr(dtb as *const u8) }.map_err(|_| DtbError::BadHeader)?;
+        Ok(Self::from_fdt(&fdt))
+    }
+
+    pub fn from_fdt(fdt: &Fdt) -> Self {
         let mut p = Platform {
             uart: None,
             conduit: Conduit::Hvc,
@@ -151,7 +155,7 @@ impl Platform {
             }
         }
 
-        Ok(p)
+        p
     }
 }
 
@@ -161,5 +165,71 @@ fn be_cells(b: &[u8]) -> Option<u64> {
         4 => Some(u64::from(u32::from_be_bytes(b.try_into().ok()?))),
         8 => Some(u64::from_be_bytes(b.try_into().ok()?)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform(dtb: &[u8]) -> Platform {
+        Platform::from_fdt(&Fdt::new(dtb).unwrap())
+    }
+
+    /// The hole the abort check picks in QEMU virt's device area.
+    fn hole(p: &Platform) -> Option<u64> {
+        p.occupied
+            .first_hole(0x0800_0000, 0x1000_0000, 0x1_0000, 0x1_0000)
+    }
+
+    #[test]
+    fn qemu_virt_gicv3() {
+        let p = platform(include_bytes!("../testdata/virt-gicv3.dtb"));
+        assert_eq!(p.uart, Some(0x0900_0000));
+        assert_eq!(p.conduit, Conduit::Hvc);
+        assert!(matches!(
+            p.gic,
+            Some(GicDesc::V3 {
+                dist: 0x0800_0000,
+                redist: 0x080a_0000
+            })
+        ));
+        assert_eq!(&p.cpus[..p.ncpus], &[0, 1]);
+        assert_eq!(p.vtimer_intid, 27);
+        assert_eq!((p.ram.bottom(), p.ram.top()), (0x4000_0000, 0x6000_0000));
+        // Between GICD and the ITS.
+        assert_eq!(hole(&p), Some(0x0801_0000));
+        assert!(!p.occupied.overlaps(0x1_0000_0000, 0x1_0000_0008));
+        assert!(!p.occupied.overlaps(0x3fff_f000, 0x3fff_f008));
+        // The PCIe MMIO window is a bus range, not a hole.
+        assert!(p.occupied.overlaps(0x1000_0000, 0x1000_0008));
+    }
+
+    #[test]
+    fn qemu_virt_gicv2() {
+        let p = platform(include_bytes!("../testdata/virt-gicv2.dtb"));
+        assert!(matches!(
+            p.gic,
+            Some(GicDesc::V2 {
+                dist: 0x0800_0000,
+                cpu: 0x0801_0000
+            })
+        ));
+        // Where GICH would be: QEMU has none without virtualization=on.
+        assert_eq!(hole(&p), Some(0x0803_0000));
+    }
+
+    #[test]
+    fn qemu_virt_gicv2_with_el2() {
+        let p = platform(include_bytes!("../testdata/virt-gicv2-el2.dtb"));
+        assert_eq!(p.conduit, Conduit::Smc);
+        // GICH and GICV are described now: the hole moves past them.
+        assert_eq!(hole(&p), Some(0x0805_0000));
+    }
+
+    #[test]
+    fn truncated_blob_is_refused() {
+        let dtb = include_bytes!("../testdata/virt-gicv3.dtb");
+        assert!(Fdt::new(&dtb[..dtb.len() / 2]).is_err());
     }
 }
