@@ -27,7 +27,7 @@ pub enum LayoutError {
         b_start: u64,
         b_end: u128,
     },
-    #[error("the VM's RAM ({base:#x}..{end:#x}) overlaps the virtio-mmio window at {mmio:#x}")]
+    #[error("the VM's RAM ({base:#x}..{end:#x}) overlaps the guest device window at {mmio:#x} (virtio-mmio, power button): use another memory base")]
     MmioInRam { base: u64, end: u128, mmio: u64 },
 }
 
