@@ -7,6 +7,7 @@ mod dtb;
 mod env;
 mod initramfs;
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -35,7 +36,7 @@ enum Cmd {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     let res = match cli.cmd {
         Cmd::Env(a) => env::run(a),
         Cmd::Config(a) => config::run(a),
@@ -47,4 +48,31 @@ fn main() {
         eprintln!("mkimage: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Prints a command-line error as one line (clap's own is three), keeping help and version
+/// output as they are.
+fn usage_error(e: clap::Error) -> ! {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    // The message runs up to the usage block; required-argument errors list them on lines
+    // of their own.
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    eprintln!(
+        "mkimage: {} (see `mkimage --help`)",
+        message.join(" ").trim_start_matches("error: ")
+    );
+    std::process::exit(2);
 }
