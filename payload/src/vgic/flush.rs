@@ -95,6 +95,7 @@ impl Vgic {
     /// Moves interrupt `id` of `vcpu` into list-register form.
     fn load(&mut self, vcpu: usize, id: u32) -> Lr {
         let v2_sgi = self.cfg.version == GicVersion::V2 && id < 16;
+        let sw_deactivate = self.sw_deactivate;
         let signal = self.irq(vcpu, id).is_some_and(|i| self.signalable(i));
         let Some(st) = self.vcpus.get_mut(vcpu) else {
             return Lr::default();
@@ -141,6 +142,9 @@ impl Vgic {
             // Still pending behind this one, or a level line to re-sample: the EOI
             // maintenance interrupt tells us when the guest is done with it.
             left_behind = irq.pending || (irq.level && irq.line);
+        } else if irq.hw.is_some() && sw_deactivate {
+            // No HW bit: the guest's EOI must come back here to deactivate the physical one.
+            left_behind = true;
         }
         irq.in_lr = true;
         irq.lr_vcpu = vcpu as u8;
@@ -150,7 +154,7 @@ impl Vgic {
         irq.lr_active_override = false;
         let lr = Lr {
             vintid: id,
-            pintid: irq.hw.map(u32::from),
+            pintid: irq.hw.filter(|_| !sw_deactivate).map(u32::from),
             priority: irq.priority,
             group1: irq.group1,
             state: LrState::new(pend, irq.active),
@@ -192,6 +196,7 @@ impl Vgic {
 
     fn unload(&mut self, vcpu: usize, id: u32, source: u8, state: LrState) {
         let v2_sgi = self.cfg.version == GicVersion::V2 && id < 16;
+        let sw_deactivate = self.sw_deactivate;
         let Some(irq) = self.irq_mut(vcpu, id) else {
             return;
         };
@@ -202,6 +207,9 @@ impl Vgic {
         let release = (dropped && state == LrState::Pending)
             .then_some(irq.hw)
             .flatten();
+        // Software deactivation: the guest EOI'd it, the hypervisor deactivates the physical.
+        let done = state == LrState::Invalid && !irq.lr_active_override;
+        let release = release.or(irq.hw.filter(|_| done && sw_deactivate));
         let take_active = !core::mem::take(&mut irq.lr_active_override);
         if take_active {
             irq.active = state.active();

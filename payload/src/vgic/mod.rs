@@ -94,7 +94,8 @@
 //!
 //! Interface note: beyond the agreed contract this module adds [`Vgic::set_level`],
 //! [`Vgic::try_new`], [`Vgic::has_deliverable`], [`Vgic::take_deferred_kicks`],
-//! [`Vgic::take_hw_deactivation`], [`Vgic::spi_target`], [`Vgic::reset`], [`Vgic::config`], [`vmpidr`], [`vcpu_affinity`],
+//! [`Vgic::take_hw_deactivation`], [`Vgic::set_software_deactivation`],
+//! [`Vgic::spi_target`], [`Vgic::reset`], [`Vgic::config`], [`vmpidr`], [`vcpu_affinity`],
 //! [`reset_lrs`], [`sgi1r_write_rt`], the `BadConfig` error, and in `hw_v3` / `hw_v2` the
 //! interface enables and the per-vCPU CPU-interface state save/restore.
 
@@ -285,6 +286,9 @@ pub struct Vgic {
     /// Physical INTIDs to deactivate because the guest dropped their virtual state
     /// without an EOI (one bit per INTID 0..1023).
     hw_deactivations: [u64; 16],
+    /// HW-linked interrupts go to the list registers without the HW bit; their physical
+    /// deactivation is queued when the guest's EOI comes back (EOI maintenance).
+    sw_deactivate: bool,
 }
 
 impl Vgic {
@@ -321,6 +325,7 @@ impl Vgic {
             spi_live: vec![0; n.div_ceil(64)],
             deferred_kicks: VcpuMask::EMPTY,
             hw_deactivations: [0; 16],
+            sw_deactivate: false,
         }
     }
 
@@ -586,6 +591,19 @@ impl Vgic {
             }
         }
         None
+    }
+
+    /// Software deactivation of forwarded interrupts: load them without the list register
+    /// HW bit and with an EOI maintenance request instead; when the guest EOIs one, the
+    /// exit's sync queues its physical INTID for [`Vgic::take_hw_deactivation`]. It costs
+    /// one exit per forwarded interrupt. Use it where HW-bit deactivation is unreliable:
+    /// QEMU 7.2's GICv2 model clears the physical active bit on a GICH_LR HW-bit
+    /// deactivation without re-evaluating its physical CPU interface, so an interrupt that
+    /// re-asserted meanwhile (a virtual timer reprogrammed in its own handler) is not
+    /// signalled until some unrelated GIC event, never on a quiet uniprocessor VM (Linux
+    /// hangs in its first `sleep`). The hypervisor's own deactivation write re-evaluates.
+    pub fn set_software_deactivation(&mut self, on: bool) {
+        self.sw_deactivate = on;
     }
 
     fn queue_hw_deactivation(&mut self, pintid: u16) {

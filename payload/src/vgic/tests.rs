@@ -1702,3 +1702,41 @@ fn no_spis_at_all() {
         assert!(drain(&mut g, 0, &mut lrs).is_empty());
     }
 }
+
+#[test]
+fn software_deactivation_mode() {
+    for mut g in [v3(1, 32), v2(1, 32)] {
+        let version = g.config().version;
+        g.set_software_deactivation(true);
+        let mut lrs = FakeLrs::new(version, 4);
+        enable_spi(&mut g, 40, 0x20);
+        if version == GicVersion::V2 {
+            wr(&mut g, 0, GICD, 4, 0x3);
+        }
+        g.inject(40, Some(72), None);
+        g.flush_lrs(0, &mut lrs);
+        let lr = lrs.decode(0);
+        assert_eq!(
+            (lr.vintid, lr.pintid, lr.eoi_maint),
+            (40, None, true),
+            "{version:?}"
+        );
+        lrs.ack();
+        g.sync_lrs(0, &mut lrs);
+        assert_eq!(g.take_hw_deactivation(), None, "still active in the guest");
+        g.flush_lrs(0, &mut lrs);
+        lrs.eoi(40);
+        assert!(
+            lrs.maintenance(),
+            "the EOI comes back as a maintenance interrupt"
+        );
+        assert!(lrs.hw_deactivated.is_empty(), "no HW bit");
+        g.sync_lrs(0, &mut lrs);
+        assert_eq!(
+            g.take_hw_deactivation(),
+            Some(72),
+            "the hypervisor deactivates it"
+        );
+        assert!(!g.has_deliverable(0));
+    }
+}
