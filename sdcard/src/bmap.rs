@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use rustix::fs::SeekFrom;
 use sha2::{Digest, Sha256};
 
 pub const BLOCK: u64 = 4096;
@@ -40,23 +39,15 @@ pub fn hex(b: &[u8]) -> String {
         })
 }
 
-/// Block-aligned data extents of `file`, merged where they touch.
+/// Block-aligned mapped extents of `file`, in blocks `[first, end)`, merged where they touch.
 fn extents(file: &File, size: u64) -> io::Result<Vec<(u64, u64)>> {
     let mut out: Vec<(u64, u64)> = Vec::new();
-    let mut pos = 0;
-    while pos < size {
-        let start = match rustix::fs::seek(file, SeekFrom::Data(pos)) {
-            Ok(s) => s,
-            Err(rustix::io::Errno::NXIO) => break,
-            Err(e) => return Err(e.into()),
-        };
-        let end = rustix::fs::seek(file, SeekFrom::Hole(start))?.min(size);
-        let (a, b) = (start / BLOCK, end.div_ceil(BLOCK));
+    for (start, end) in crate::extents::mapped(file)? {
+        let (a, b) = (start / BLOCK, end.min(size).div_ceil(BLOCK));
         match out.last_mut() {
             Some(last) if last.1 >= a => last.1 = last.1.max(b),
             _ => out.push((a, b)),
         }
-        pos = end;
     }
     Ok(out)
 }

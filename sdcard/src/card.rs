@@ -251,7 +251,7 @@ fn copy_raw(img: &mut SparseFile, index: usize, image: &Path, at: Placement) -> 
         path: image.to_path_buf(),
         source,
     };
-    let mut src = File::open(image).map_err(ierr)?;
+    let src = File::open(image).map_err(ierr)?;
     let len = src.metadata().map_err(ierr)?.len();
     if len > at.size {
         return Err(Error::DoesNotFit {
@@ -260,7 +260,7 @@ fn copy_raw(img: &mut SparseFile, index: usize, image: &Path, at: Placement) -> 
             room: at.size,
         });
     }
-    img.copy_from(&mut src, at.start, len).map_err(ierr)
+    img.copy_from(&src, at.start, len).map_err(ierr)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod clock;
 mod error;
 pub mod ext4;
 mod ext4_times;
+mod extents;
 pub mod fat;
 pub mod mbr;
 mod size;

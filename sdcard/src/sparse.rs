@@ -1,22 +1,15 @@
-//! A freshly created (all-hole) image file that never writes zeros where nothing was written.
-//!
-//! Formatting a filesystem writes large zero runs (FAT tables, root directory, padding). On a new
-//! file those bytes already read as zero, so writing them only allocates disk blocks. The
-//! writer remembers which blocks hold data; a zero chunk landing in a block that never held
-//! data is dropped, anything else is written through. The result is sparse without a second
-//! pass and without punching holes.
+//! A freshly created (all-hole) image file: only what is written gets allocated, so the card
+//! stays sparse. Zeros a filesystem writes on purpose (FAT tables, an empty root directory)
+//! are written too: they must stay mapped in the `.bmap`, or `bmaptool copy` onto a used card
+//! would leave old bytes where the filesystem expects zeros.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 
-/// Granularity of the "ever written" map; the host filesystem's block size.
-pub const BLOCK: u64 = 4096;
-
 pub struct SparseFile {
     file: File,
     len: u64,
-    written: Vec<u64>,
 }
 
 impl SparseFile {
@@ -24,17 +17,7 @@ impl SparseFile {
     pub fn new(file: File, len: u64) -> io::Result<Self> {
         file.set_len(0)?;
         file.set_len(len)?;
-        let blocks = len.div_ceil(BLOCK);
-        Ok(Self {
-            file,
-            len,
-            written: vec![0; blocks.div_ceil(64) as usize],
-        })
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> u64 {
-        self.len
+        Ok(Self { file, len })
     }
 
     #[cfg(test)]
@@ -46,16 +29,8 @@ impl SparseFile {
         self.file
     }
 
-    fn is_written(&self, block: u64) -> bool {
-        self.written[(block / 64) as usize] & (1 << (block % 64)) != 0
-    }
-
-    fn mark(&mut self, block: u64) {
-        self.written[(block / 64) as usize] |= 1 << (block % 64);
-    }
-
-    /// Writes `buf` at `pos`, skipping zero chunks of never-written blocks.
-    pub fn write_at(&mut self, mut buf: &[u8], mut pos: u64) -> io::Result<()> {
+    /// Writes `buf` at `pos`, inside the image.
+    pub fn write_at(&mut self, buf: &[u8], pos: u64) -> io::Result<()> {
         if pos
             .checked_add(buf.len() as u64)
             .is_none_or(|end| end > self.len)
@@ -65,40 +40,22 @@ impl SparseFile {
                 "write past the end of the image",
             ));
         }
-        // Pending run of bytes that must reach the file, as (file offset, buffer start).
-        let mut run: Option<(u64, usize)> = None;
-        let mut consumed = 0usize;
-        let base = buf;
-        while !buf.is_empty() {
-            let block = pos / BLOCK;
-            let n = ((BLOCK - pos % BLOCK) as usize).min(buf.len());
-            let chunk = &buf[..n];
-            let needed = self.is_written(block) || chunk.iter().any(|&b| b != 0);
-            if needed {
-                self.mark(block);
-                run.get_or_insert((pos, consumed));
-            } else if let Some((at, from)) = run.take() {
-                self.file.write_all_at(&base[from..consumed], at)?;
-            }
-            pos += n as u64;
-            consumed += n;
-            buf = &buf[n..];
-        }
-        if let Some((at, from)) = run {
-            self.file.write_all_at(&base[from..consumed], at)?;
-        }
-        Ok(())
+        self.file.write_all_at(buf, pos)
     }
 
-    /// Copies `len` bytes from `src` to `pos`, leaving zero blocks as holes.
-    pub fn copy_from(&mut self, src: &mut impl Read, pos: u64, len: u64) -> io::Result<()> {
+    /// Copies the first `len` bytes of `src` to `pos`: only its mapped extents (what
+    /// `bmaptool` would copy), so its holes stay holes.
+    pub fn copy_from(&mut self, src: &File, pos: u64, len: u64) -> io::Result<()> {
         let mut buf = vec![0u8; 1 << 20];
-        let mut done = 0u64;
-        while done < len {
-            let n = (len - done).min(buf.len() as u64) as usize;
-            src.read_exact(&mut buf[..n])?;
-            self.write_at(&buf[..n], pos + done)?;
-            done += n as u64;
+        for (a, b) in crate::extents::mapped(src)? {
+            let (a, b) = (a.min(len), b.min(len));
+            let mut at = a;
+            while at < b {
+                let n = (b - at).min(buf.len() as u64) as usize;
+                src.read_exact_at(&mut buf[..n], at)?;
+                self.write_at(&buf[..n], pos + at)?;
+                at += n as u64;
+            }
         }
         Ok(())
     }
@@ -180,55 +137,36 @@ impl Seek for Window<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bmap::BLOCK;
     use std::os::unix::fs::MetadataExt;
 
     fn fresh(len: u64) -> SparseFile {
         SparseFile::new(tempfile::tempfile().unwrap(), len).unwrap()
     }
 
-    fn read_all(f: &SparseFile) -> Vec<u8> {
-        let mut v = vec![0; f.len() as usize];
-        f.file().read_exact_at(&mut v, 0).unwrap();
-        v
-    }
-
     #[test]
-    fn zeros_on_fresh_blocks_allocate_nothing() {
+    fn untouched_space_stays_a_hole() {
         let mut f = fresh(16 << 20);
-        f.write_at(&vec![0u8; 8 << 20], 4096).unwrap();
+        f.write_at(&[7u8; 4096], 4096).unwrap();
         f.file().sync_all().unwrap();
-        assert_eq!(f.file().metadata().unwrap().blocks(), 0);
+        assert!(f.file().metadata().unwrap().blocks() <= 16);
+        let mut v = vec![0u8; 8192];
+        f.file().read_exact_at(&mut v, 0).unwrap();
+        assert!(v[..4096].iter().all(|&b| b == 0) && v[4096..].iter().all(|&b| b == 7));
     }
 
     #[test]
-    fn zeros_over_data_are_written() {
-        let mut f = fresh(3 * BLOCK);
-        f.write_at(&[0xaa; 100], BLOCK + 10).unwrap();
-        f.write_at(&[0; 50], BLOCK + 20).unwrap();
-        let v = read_all(&f);
-        assert!(v[..BLOCK as usize + 10].iter().all(|&b| b == 0));
-        assert!(v[BLOCK as usize + 10..BLOCK as usize + 20]
-            .iter()
-            .all(|&b| b == 0xaa));
-        assert!(v[BLOCK as usize + 20..BLOCK as usize + 70]
-            .iter()
-            .all(|&b| b == 0));
-        assert!(v[BLOCK as usize + 70..BLOCK as usize + 110]
-            .iter()
-            .all(|&b| b == 0xaa));
-    }
-
-    #[test]
-    fn mixed_runs_round_trip() {
-        let mut f = fresh(64 * BLOCK);
-        let mut want = vec![0u8; 64 * BLOCK as usize];
-        for (i, b) in want.iter_mut().enumerate().skip(5000).take(30000) {
-            if (i / 4096) % 3 == 0 {
-                *b = (i % 251) as u8 + 1;
-            }
-        }
-        f.write_at(&want[5000..35000], 5000).unwrap();
-        assert_eq!(read_all(&f), want);
+    fn copy_keeps_the_source_holes() {
+        let src = tempfile::tempfile().unwrap();
+        src.set_len(8 << 20).unwrap();
+        src.write_all_at(&[9u8; 4096], 2 << 20).unwrap();
+        let mut f = fresh(32 << 20);
+        f.copy_from(&src, 1 << 20, 8 << 20).unwrap();
+        let mut v = vec![0u8; 4096];
+        f.file().read_exact_at(&mut v, 3 << 20).unwrap();
+        assert!(v.iter().all(|&b| b == 9));
+        f.file().sync_all().unwrap();
+        assert!(f.file().metadata().unwrap().blocks() <= 64);
     }
 
     #[test]
