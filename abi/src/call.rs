@@ -4,8 +4,10 @@
 
 use crate::error::HvcError;
 use crate::hvc;
-use crate::types::{IrqLevel, VmCreate, VM_FLAGS_KNOWN, VM_FLAG_GICV2, VM_FLAG_GICV3};
-use crate::{MAX_DEVICES, MAX_VCPUS, MAX_VMS, MEM_ALIGN};
+use crate::types::{
+    IrqLevel, VirtioDevice, VmCreate, VM_FLAGS_KNOWN, VM_FLAG_GICV2, VM_FLAG_GICV3,
+};
+use crate::{MAX_DEVICES, MAX_QUEUES, MAX_VCPUS, MAX_VMS, MEM_ALIGN};
 
 /// A decoded Minos hypercall. Buffer arguments are caller IPAs, still to be checked with
 /// [`check_buffer`] and translated through the caller's stage 2.
@@ -39,10 +41,7 @@ pub enum Call {
         vmid: u32,
     },
     VirtioAdd {
-        vmid: u32,
-        base: u64,
-        intid: u32,
-        device_id: u32,
+        buf: u64,
     },
     VirtioFetch {
         buf: u64,
@@ -57,6 +56,11 @@ pub enum Call {
         vmid: u32,
         intid: u32,
         level: IrqLevel,
+    },
+    VirtioQueue {
+        vmid: u32,
+        device: u32,
+        queue: u32,
     },
 }
 
@@ -77,7 +81,7 @@ impl Call {
     /// that cannot exist).
     pub fn decode(x: [u64; 5]) -> Result<Call, HvcError> {
         let fid = x[0] as u32;
-        let [_, a1, a2, a3, a4] = x;
+        let [_, a1, a2, a3, _] = x;
         Ok(match fid {
             hvc::VERSION => Call::Version {
                 caller: u32_arg(a1)?,
@@ -94,18 +98,7 @@ impl Call {
                 buf: a2,
             },
             hvc::VM_MAP_INFO => Call::VmMapInfo { vmid: vmid(a1)? },
-            hvc::VIRTIO_ADD => {
-                let intid = u32_arg(a3)?;
-                if !(32..=1019).contains(&intid) || !a2.is_multiple_of(0x200) {
-                    return Err(HvcError::InvalidParameter);
-                }
-                Call::VirtioAdd {
-                    vmid: vmid(a1)?,
-                    base: a2,
-                    intid,
-                    device_id: u32_arg(a4)?,
-                }
-            }
+            hvc::VIRTIO_ADD => Call::VirtioAdd { buf: a1 },
             hvc::VIRTIO_FETCH => Call::VirtioFetch {
                 buf: a1,
                 capacity: a2,
@@ -129,6 +122,17 @@ impl Call {
                 },
                 level: IrqLevel::from_u32(u32_arg(a3)?).ok_or(HvcError::InvalidParameter)?,
             },
+            hvc::VIRTIO_QUEUE => {
+                let (device, queue) = (u32_arg(a2)?, u32_arg(a3)?);
+                if device >= MAX_DEVICES || queue >= MAX_QUEUES {
+                    return Err(HvcError::InvalidParameter);
+                }
+                Call::VirtioQueue {
+                    vmid: vmid(a1)?,
+                    device,
+                    queue,
+                }
+            }
             _ => return Err(HvcError::NotSupported),
         })
     }
@@ -175,6 +179,21 @@ pub fn check_vm_create(c: &VmCreate) -> Result<(), HvcError> {
     Ok(())
 }
 
+/// What `VIRTIO_ADD` must refuse: a misaligned window, an INTID that is not an SPI, no or
+/// too many queues, a `queue_max` that is not a power of two up to 32768, set `index`.
+pub fn check_virtio_device(d: &VirtioDevice) -> Result<(), HvcError> {
+    if !d.base.is_multiple_of(0x200)
+        || !(32..=1019).contains(&d.intid)
+        || !(1..=MAX_QUEUES).contains(&d.num_queues)
+        || !d.queue_max.is_power_of_two()
+        || d.queue_max > 32768
+        || d.index != 0
+    {
+        return Err(HvcError::InvalidParameter);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,12 +217,15 @@ mod tests {
             })
         );
         assert_eq!(
-            Call::decode(regs(hvc::VIRTIO_ADD, [1, 0x4000_0200, 33, 3])),
-            Ok(Call::VirtioAdd {
-                vmid: 1,
-                base: 0x4000_0200,
-                intid: 33,
-                device_id: 3
+            Call::decode(regs(hvc::VIRTIO_ADD, [0x4700_0000, 0, 0, 0])),
+            Ok(Call::VirtioAdd { buf: 0x4700_0000 })
+        );
+        assert_eq!(
+            Call::decode(regs(hvc::VIRTIO_QUEUE, [2, 1, 0, 0])),
+            Ok(Call::VirtioQueue {
+                vmid: 2,
+                device: 1,
+                queue: 0
             })
         );
         assert_eq!(
@@ -257,9 +279,8 @@ mod tests {
             Err(HvcError::InvalidParameter)
         );
         assert_eq!(
-            Call::decode(regs(hvc::VIRTIO_ADD, [1, 0x4000_0100, 33, 3])),
-            Err(HvcError::InvalidParameter),
-            "misaligned window"
+            Call::decode(regs(hvc::VIRTIO_QUEUE, [1, 0, u64::from(MAX_QUEUES), 0])),
+            Err(HvcError::InvalidParameter)
         );
         assert_eq!(
             Call::decode(regs(hvc::VIRTIO_ACK, [1, u64::from(MAX_DEVICES), 0, 0])),
@@ -302,6 +323,52 @@ mod tests {
         assert_eq!(check_buffer(0x4700_0000, 0), Err(HvcError::BadAddress));
         assert_eq!(check_buffer(u64::MAX - 7, 8), Ok(()));
         assert_eq!(check_buffer(0, 4097), Err(HvcError::BadAddress));
+    }
+
+    #[test]
+    fn virtio_device_checks() {
+        let good = VirtioDevice {
+            vmid: 1,
+            device_id: 3,
+            base: 0x4000_0200,
+            intid: 33,
+            index: 0,
+            features: 1 << 32,
+            num_queues: 2,
+            queue_max: 256,
+        };
+        assert_eq!(check_virtio_device(&good), Ok(()));
+        let bad = [
+            VirtioDevice {
+                base: 0x4000_0100,
+                ..good
+            },
+            VirtioDevice { intid: 27, ..good },
+            VirtioDevice {
+                num_queues: 0,
+                ..good
+            },
+            VirtioDevice {
+                num_queues: MAX_QUEUES + 1,
+                ..good
+            },
+            VirtioDevice {
+                queue_max: 100,
+                ..good
+            },
+            VirtioDevice {
+                queue_max: 65536,
+                ..good
+            },
+            VirtioDevice { index: 1, ..good },
+        ];
+        for (i, d) in bad.iter().enumerate() {
+            assert_eq!(
+                check_virtio_device(d),
+                Err(HvcError::InvalidParameter),
+                "case {i}"
+            );
+        }
     }
 
     fn good() -> VmCreate {

@@ -93,9 +93,9 @@ pub const VM_INFO: u32 = id(8);
 /// normal cacheable memory in VM0's stage 2 and holds exactly that VM's RAM.
 pub const VM_MAP_INFO: u32 = id(9);
 
-/// Adds a virtio-mmio register file to a VM (before [`VM_START`]). `x1` = VM id, `x2` = guest
-/// IPA of the 0x200-byte register window, `x3` = the SPI INTID it raises, `x4` = virtio device
-/// id (1 net, 2 block, 3 console). Returns `x0` = the device index in that VM.
+/// Adds a virtio-mmio register file to a VM (before [`VM_START`]). `x1` = IPA of a
+/// [`VirtioDevice`](crate::types::VirtioDevice) (its `vmid` names the VM). Returns `x0` = the
+/// device index in that VM.
 pub const VIRTIO_ADD: u32 = id(10);
 
 /// Takes pending virtio requests. `x1` = IPA of an array of
@@ -106,14 +106,20 @@ pub const VIRTIO_FETCH: u32 = id(11);
 
 /// Completes a blocking request (status or config access): the vCPU that made it resumes.
 /// `x1` = VM id, `x2` = device index, `x3` = the value a read returns (ignored for writes).
+/// A device has at most one blocking request pending.
 pub const VIRTIO_ACK: u32 = id(12);
 
 /// Sets a guest interrupt line. `x1` = VM id, `x2` = INTID (an SPI of that VM), `x3` =
 /// [`IrqLevel`](crate::types::IrqLevel).
 pub const VM_IRQ: u32 = id(13);
 
+/// One virtqueue as the guest configured it. `x1` = VM id, `x2` = device index, `x3` = queue
+/// index. Returns `x0` = `QueueNum | QueueReady << 16`, `x1` = descriptor table IPA, `x2` =
+/// driver ring IPA, `x3` = device ring IPA.
+pub const VIRTIO_QUEUE: u32 = id(14);
+
 /// Every call, with its C name, in id order (for the C header and tests).
-pub const ALL: [(&str, u32); 14] = [
+pub const ALL: [(&str, u32); 15] = [
     ("VERSION", VERSION),
     ("HYP_INFO", HYP_INFO),
     ("MEM_INFO", MEM_INFO),
@@ -128,6 +134,7 @@ pub const ALL: [(&str, u32); 14] = [
     ("VIRTIO_FETCH", VIRTIO_FETCH),
     ("VIRTIO_ACK", VIRTIO_ACK),
     ("VM_IRQ", VM_IRQ),
+    ("VIRTIO_QUEUE", VIRTIO_QUEUE),
 ];
 
 /// Whether any VM may make the call (the rest are VM0-only).

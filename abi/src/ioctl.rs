@@ -1,7 +1,10 @@
 //! `/dev/minos` ioctl numbers, encoded like Linux's `_IOC` (asm-generic layout, which arm64
 //! uses): `dir << 30 | size << 16 | type << 8 | nr`.
 
-use crate::types::{CStruct, IoEventFd, IrqLine, MapInfo, MemInfo, VirtioDevice, VmCreate, VmInfo};
+use crate::types::{
+    CStruct, IoEventFd, IrqLine, MapInfo, MemInfo, VirtioAck, VirtioDevice, VirtioQueue, VmCreate,
+    VmInfo,
+};
 
 /// The ioctl type byte.
 pub const MAGIC: u8 = 0xB7;
@@ -83,8 +86,13 @@ pub const IOEVENTFD_IOCTL: Ioctl = def("IOEVENTFD", W, 10, Arg::Struct(IoEventFd
 /// Sets a guest interrupt line (`IrqLine` in).
 pub const IRQ_IOCTL: Ioctl = def("IRQ", W, 11, Arg::Struct(IrqLine::C));
 
+/// One virtqueue's guest addresses (`VirtioQueue`, `vmid`/`device`/`queue` in).
+pub const VIRTIO_QUEUE_IOCTL: Ioctl = def("VIRTIO_QUEUE", RW, 12, Arg::Struct(VirtioQueue::C));
+/// Completes a blocking request read from the device (`VirtioAck` in).
+pub const VIRTIO_ACK_IOCTL: Ioctl = def("VIRTIO_ACK", W, 13, Arg::Struct(VirtioAck::C));
+
 /// Every ioctl in number order.
-pub const ALL: [Ioctl; 12] = [
+pub const ALL: [Ioctl; 14] = [
     VERSION_IOCTL,
     MEM_INFO_IOCTL,
     VM_CREATE_IOCTL,
@@ -97,6 +105,8 @@ pub const ALL: [Ioctl; 12] = [
     VIRTIO_ADD_IOCTL,
     IOEVENTFD_IOCTL,
     IRQ_IOCTL,
+    VIRTIO_QUEUE_IOCTL,
+    VIRTIO_ACK_IOCTL,
 ];
 
 /// Request numbers, for callers of `ioctl(2)`.
@@ -112,6 +122,13 @@ pub const MAP_INFO: u32 = MAP_INFO_IOCTL.number();
 pub const VIRTIO_ADD: u32 = VIRTIO_ADD_IOCTL.number();
 pub const IOEVENTFD: u32 = IOEVENTFD_IOCTL.number();
 pub const IRQ: u32 = IRQ_IOCTL.number();
+pub const VIRTIO_QUEUE: u32 = VIRTIO_QUEUE_IOCTL.number();
+pub const VIRTIO_ACK: u32 = VIRTIO_ACK_IOCTL.number();
+
+/// `read(2)` on `/dev/minos` returns whole [`VirtioRequest`](crate::types::VirtioRequest)
+/// records: the blocking requests (status and config accesses) of the VMs this open file
+/// owns, each to be answered with [`VIRTIO_ACK`]. `poll` reports them as readable.
+pub const READ_RECORD_SIZE: usize = crate::types::VirtioRequest::C.size;
 
 /// `mmap` offsets select the VM: the driver hands out `vmid << MMAP_VMID_SHIFT`.
 pub const MMAP_VMID_SHIFT: u32 = 32;

@@ -72,6 +72,9 @@ pub const MAX_VMS: u32 = 64;
 /// Most virtio devices per VM (device indexes run from 0).
 pub const MAX_DEVICES: u32 = 8;
 
+/// Most virtqueues per virtio device.
+pub const MAX_QUEUES: u32 = 8;
+
 /// Guest RAM is handed out, mapped and sized in 2 MiB blocks (one stage-2 block entry).
 pub const MEM_ALIGN: u64 = 2 << 20;
 

@@ -143,8 +143,10 @@ abi_struct! {
 }
 
 abi_struct! {
-    /// A virtio-mmio device of a VM (`MINOS_IOC_VIRTIO_ADD`).
-    VirtioDevice as "minos_virtio_device", size 24 {
+    /// A virtio-mmio device of a VM (`VIRTIO_ADD` buffer, `MINOS_IOC_VIRTIO_ADD` argument).
+    /// The hypervisor answers the identification registers, `DeviceFeatures` and
+    /// `QueueNumMax` from it; config-space and `Status` accesses go to mvm.
+    VirtioDevice as "minos_virtio_device", size 40 {
         vmid: u32 => "__u32",
         /// Virtio device id (1 net, 2 block, 3 console).
         device_id: u32 => "__u32",
@@ -154,6 +156,43 @@ abi_struct! {
         intid: u32 => "__u32",
         /// Out: the device index in the VM.
         index: u32 => "__u32",
+        /// Feature bits the device offers (`VIRTIO_F_VERSION_1` included).
+        features: u64 => "__u64",
+        /// Number of virtqueues, 1..=`MAX_QUEUES`.
+        num_queues: u32 => "__u32",
+        /// `QueueNumMax` of every queue (a power of two, at most 32768).
+        queue_max: u32 => "__u32",
+    }
+}
+
+abi_struct! {
+    /// Where the guest put one virtqueue (`MINOS_IOC_VIRTIO_QUEUE`; `vmid`, `device` and
+    /// `queue` are the input), as the guest wrote it into the register file.
+    VirtioQueue as "minos_virtio_queue", size 48 {
+        vmid: u32 => "__u32",
+        device: u32 => "__u32",
+        queue: u32 => "__u32",
+        /// `QueueNum`: the size the driver chose.
+        size: u32 => "__u32",
+        /// `QueueReady`: 1 once the driver enabled the queue.
+        ready: u32 => "__u32",
+        reserved: u32 => "__u32",
+        /// Guest IPA of the descriptor table.
+        desc: u64 => "__u64",
+        /// Guest IPA of the driver (available) ring.
+        driver: u64 => "__u64",
+        /// Guest IPA of the device (used) ring.
+        device_ring: u64 => "__u64",
+    }
+}
+
+abi_struct! {
+    /// Completes a blocking virtio request (`MINOS_IOC_VIRTIO_ACK`, `VIRTIO_ACK`).
+    VirtioAck as "minos_virtio_ack", size 16 {
+        vmid: u32 => "__u32",
+        device: u32 => "__u32",
+        /// The value a config read returns (ignored for writes).
+        value: u64 => "__u64",
     }
 }
 
@@ -195,12 +234,14 @@ abi_struct! {
 }
 
 /// Every struct, in header order.
-pub const ALL: [CStruct; 8] = [
+pub const ALL: [CStruct; 10] = [
     VmCreate::C,
     VmInfo::C,
     MemInfo::C,
     MapInfo::C,
     VirtioDevice::C,
+    VirtioQueue::C,
+    VirtioAck::C,
     VirtioRequest::C,
     IoEventFd::C,
     IrqLine::C,

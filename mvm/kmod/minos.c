@@ -21,6 +21,7 @@
 #include <linux/mutex.h>
 #include <linux/of.h>
 #include <linux/of_irq.h>
+#include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -36,6 +37,16 @@ struct minos_vm {
 	/* Live user mappings of its RAM: destroy waits for them to go. */
 	atomic_t maps;
 	struct eventfd_ctx *notify[MINOS_MAX_DEVICES];
+};
+
+/* Blocking virtio requests of one open file's VMs, waiting for its read(). */
+#define MINOS_REQ_RING 64
+
+struct minos_file {
+	spinlock_t lock;
+	wait_queue_head_t wait;
+	unsigned int head, tail;
+	struct minos_virtio_request ring[MINOS_REQ_RING];
 };
 
 static LIST_HEAD(minos_vms);
@@ -311,23 +322,74 @@ out:
 
 static int minos_virtio_add(struct file *file, void __user *argp)
 {
-	struct minos_virtio_device dev;
+	struct minos_virtio_device *dev;
 	struct arm_smccc_res res;
 	long ret;
 
-	if (copy_from_user(&dev, argp, sizeof(dev)))
+	dev = minos_buf_alloc();
+	if (!dev)
+		return -ENOMEM;
+	if (copy_from_user(dev, argp, sizeof(*dev))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	if (!minos_owned(file, dev->vmid)) {
+		ret = -EPERM;
+		goto out;
+	}
+	ret = minos_hvc(MINOS_HVC_VIRTIO_ADD, virt_to_phys(dev), 0, 0, 0, &res);
+	mutex_unlock(&minos_lock);
+	if (ret < 0) {
+		ret = minos_errno(ret);
+		goto out;
+	}
+	if (ret >= MINOS_MAX_DEVICES) {
+		ret = -EIO;
+		goto out;
+	}
+	dev->index = ret;
+	ret = copy_to_user(argp, dev, sizeof(*dev)) ? -EFAULT : 0;
+out:
+	minos_buf_free(dev);
+	return ret;
+}
+
+static int minos_virtio_queue(struct file *file, void __user *argp)
+{
+	struct minos_virtio_queue q;
+	struct arm_smccc_res res;
+	long ret;
+
+	if (copy_from_user(&q, argp, sizeof(q)))
 		return -EFAULT;
-	if (!minos_owned(file, dev.vmid))
+	if (!minos_owned(file, q.vmid))
 		return -EPERM;
-	ret = minos_hvc(MINOS_HVC_VIRTIO_ADD, dev.vmid, dev.base, dev.intid,
-			dev.device_id, &res);
+	ret = minos_hvc(MINOS_HVC_VIRTIO_QUEUE, q.vmid, q.device, q.queue, 0, &res);
 	mutex_unlock(&minos_lock);
 	if (ret < 0)
 		return minos_errno(ret);
-	if (ret >= MINOS_MAX_DEVICES)
-		return -EIO;
-	dev.index = ret;
-	return copy_to_user(argp, &dev, sizeof(dev)) ? -EFAULT : 0;
+	q.size = ret & 0xffff;
+	q.ready = (ret >> 16) & 1;
+	q.desc = res.a1;
+	q.driver = res.a2;
+	q.device_ring = res.a3;
+	return copy_to_user(argp, &q, sizeof(q)) ? -EFAULT : 0;
+}
+
+static int minos_virtio_ack(struct file *file, void __user *argp)
+{
+	struct minos_virtio_ack ack;
+	struct arm_smccc_res res;
+	long ret;
+
+	if (copy_from_user(&ack, argp, sizeof(ack)))
+		return -EFAULT;
+	if (!minos_owned(file, ack.vmid))
+		return -EPERM;
+	ret = minos_hvc(MINOS_HVC_VIRTIO_ACK, ack.vmid, ack.device, ack.value, 0,
+			&res);
+	mutex_unlock(&minos_lock);
+	return minos_errno(ret);
 }
 
 static int minos_ioeventfd(struct file *file, void __user *argp)
@@ -413,6 +475,10 @@ static long minos_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return minos_ioeventfd(file, argp);
 	case MINOS_IOC_IRQ:
 		return minos_irq(file, argp);
+	case MINOS_IOC_VIRTIO_QUEUE:
+		return minos_virtio_queue(file, argp);
+	case MINOS_IOC_VIRTIO_ACK:
+		return minos_virtio_ack(file, argp);
 	case MINOS_IOC_VM_DESTROY:
 	case MINOS_IOC_VM_START:
 	case MINOS_IOC_VM_STOP:
@@ -439,6 +505,68 @@ static long minos_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 }
 
+static int minos_open(struct inode *inode, struct file *file)
+{
+	struct minos_file *mf;
+
+	mf = kzalloc(sizeof(*mf), GFP_KERNEL);
+	if (!mf)
+		return -ENOMEM;
+	spin_lock_init(&mf->lock);
+	init_waitqueue_head(&mf->wait);
+	file->private_data = mf;
+	return nonseekable_open(inode, file);
+}
+
+/* Hands out whole request records; blocks until one is there unless O_NONBLOCK. */
+static ssize_t minos_read(struct file *file, char __user *buf, size_t len,
+			  loff_t *ppos)
+{
+	struct minos_file *mf = file->private_data;
+	struct minos_virtio_request req;
+	size_t done = 0;
+	bool got;
+	int ret;
+
+	if (len < sizeof(req))
+		return -EINVAL;
+	for (;;) {
+		spin_lock_irq(&mf->lock);
+		got = mf->head != mf->tail;
+		spin_unlock_irq(&mf->lock);
+		if (got)
+			break;
+		if (file->f_flags & O_NONBLOCK)
+			return -EAGAIN;
+		ret = wait_event_interruptible(mf->wait, READ_ONCE(mf->head) != READ_ONCE(mf->tail));
+		if (ret)
+			return ret;
+	}
+	while (done + sizeof(req) <= len) {
+		spin_lock_irq(&mf->lock);
+		got = mf->head != mf->tail;
+		if (got) {
+			req = mf->ring[mf->tail % MINOS_REQ_RING];
+			mf->tail++;
+		}
+		spin_unlock_irq(&mf->lock);
+		if (!got)
+			break;
+		if (copy_to_user(buf + done, &req, sizeof(req)))
+			return done ? done : -EFAULT;
+		done += sizeof(req);
+	}
+	return done;
+}
+
+static __poll_t minos_poll(struct file *file, poll_table *wait)
+{
+	struct minos_file *mf = file->private_data;
+
+	poll_wait(file, &mf->wait, wait);
+	return READ_ONCE(mf->head) != READ_ONCE(mf->tail) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
 /* The process is gone: its VMs go too, so their RAM returns to the pool. */
 static int minos_release(struct inode *inode, struct file *file)
 {
@@ -456,11 +584,15 @@ static int minos_release(struct inode *inode, struct file *file)
 		minos_forget(vm);
 	}
 	mutex_unlock(&minos_lock);
+	kfree(file->private_data);
 	return 0;
 }
 
 static const struct file_operations minos_fops = {
 	.owner = THIS_MODULE,
+	.open = minos_open,
+	.read = minos_read,
+	.poll = minos_poll,
 	.unlocked_ioctl = minos_ioctl,
 	.mmap = minos_mmap,
 	.release = minos_release,
@@ -474,7 +606,30 @@ static struct miscdevice minos_dev = {
 	.mode = 0600,
 };
 
-/* Signals the eventfd bound to each queue notification the hypervisor hands over. */
+/* Queues a blocking request for the VM owner's read(); false when its ring is full. */
+static bool minos_queue_request(struct minos_vm *vm,
+				const struct minos_virtio_request *r)
+{
+	struct minos_file *mf = vm->owner->private_data;
+	unsigned long flags;
+	bool queued;
+
+	spin_lock_irqsave(&mf->lock, flags);
+	queued = mf->head - mf->tail < MINOS_REQ_RING;
+	if (queued) {
+		mf->ring[mf->head % MINOS_REQ_RING] = *r;
+		mf->head++;
+	}
+	spin_unlock_irqrestore(&mf->lock, flags);
+	if (queued)
+		wake_up_interruptible(&mf->wait);
+	return queued;
+}
+
+/*
+ * Signals the eventfd bound to each queue notification the hypervisor hands over and
+ * queues the blocking requests (status, config) for the owning mvm to read and answer.
+ */
 static irqreturn_t minos_notify_thread(int irq, void *data)
 {
 	struct minos_virtio_request *reqs = data;
@@ -494,11 +649,13 @@ static irqreturn_t minos_notify_thread(int irq, void *data)
 
 			vm = minos_find(r->vmid);
 			if (r->kind != MINOS_VIRTIO_REQ_QUEUE_NOTIFY) {
-				/* Config/status forwarding to mvm is not there yet: answer 0. */
-				pr_warn_ratelimited("vm %u dev %u: request kind %u answered with 0\n",
-						    r->vmid, r->device, r->kind);
-				minos_hvc(MINOS_HVC_VIRTIO_ACK, r->vmid, r->device, 0, 0,
-					  &res);
+				if (!vm || !minos_queue_request(vm, r)) {
+					/* Nobody can answer: do not leave the vCPU waiting. */
+					pr_warn_ratelimited("vm %u dev %u: request kind %u dropped, answered with 0\n",
+							    r->vmid, r->device, r->kind);
+					minos_hvc(MINOS_HVC_VIRTIO_ACK, r->vmid, r->device, 0, 0,
+						  &res);
+				}
 				continue;
 			}
 			if (vm && r->device < MINOS_MAX_DEVICES && vm->notify[r->device])

@@ -54,6 +54,7 @@
 #define MINOS_HVC_VIRTIO_FETCH 0xc600000b
 #define MINOS_HVC_VIRTIO_ACK 0xc600000c
 #define MINOS_HVC_VM_IRQ 0xc600000d
+#define MINOS_HVC_VIRTIO_QUEUE 0xc600000e
 
 /* Status codes in x0 (>= 0: success). */
 #define MINOS_E_NOT_SUPPORTED (-1)
@@ -150,7 +151,9 @@ struct minos_map_info {
 };
 
 /*
- * A virtio-mmio device of a VM (`MINOS_IOC_VIRTIO_ADD`).
+ * A virtio-mmio device of a VM (`VIRTIO_ADD` buffer, `MINOS_IOC_VIRTIO_ADD` argument).
+ * The hypervisor answers the identification registers, `DeviceFeatures` and
+ * `QueueNumMax` from it; config-space and `Status` accesses go to mvm.
  */
 struct minos_virtio_device {
 	__u32 vmid;
@@ -162,6 +165,43 @@ struct minos_virtio_device {
 	__u32 intid;
 	/* Out: the device index in the VM. */
 	__u32 index;
+	/* Feature bits the device offers (`VIRTIO_F_VERSION_1` included). */
+	__u64 features;
+	/* Number of virtqueues, 1..=`MAX_QUEUES`. */
+	__u32 num_queues;
+	/* `QueueNumMax` of every queue (a power of two, at most 32768). */
+	__u32 queue_max;
+};
+
+/*
+ * Where the guest put one virtqueue (`MINOS_IOC_VIRTIO_QUEUE`; `vmid`, `device` and
+ * `queue` are the input), as the guest wrote it into the register file.
+ */
+struct minos_virtio_queue {
+	__u32 vmid;
+	__u32 device;
+	__u32 queue;
+	/* `QueueNum`: the size the driver chose. */
+	__u32 size;
+	/* `QueueReady`: 1 once the driver enabled the queue. */
+	__u32 ready;
+	__u32 reserved;
+	/* Guest IPA of the descriptor table. */
+	__u64 desc;
+	/* Guest IPA of the driver (available) ring. */
+	__u64 driver;
+	/* Guest IPA of the device (used) ring. */
+	__u64 device_ring;
+};
+
+/*
+ * Completes a blocking virtio request (`MINOS_IOC_VIRTIO_ACK`, `VIRTIO_ACK`).
+ */
+struct minos_virtio_ack {
+	__u32 vmid;
+	__u32 device;
+	/* The value a config read returns (ignored for writes). */
+	__u64 value;
 };
 
 /*
@@ -215,6 +255,8 @@ struct minos_irq_line {
 #define MINOS_IOC_VIRTIO_ADD _IOWR(MINOS_IOC_MAGIC, 9, struct minos_virtio_device)
 #define MINOS_IOC_IOEVENTFD _IOW(MINOS_IOC_MAGIC, 10, struct minos_ioeventfd)
 #define MINOS_IOC_IRQ _IOW(MINOS_IOC_MAGIC, 11, struct minos_irq_line)
+#define MINOS_IOC_VIRTIO_QUEUE _IOWR(MINOS_IOC_MAGIC, 12, struct minos_virtio_queue)
+#define MINOS_IOC_VIRTIO_ACK _IOW(MINOS_IOC_MAGIC, 13, struct minos_virtio_ack)
 
 /* The C compiler's reading of this file must match the Rust definitions. */
 _Static_assert(sizeof(struct minos_vm_create) == 80, "struct minos_vm_create size");
@@ -248,12 +290,29 @@ _Static_assert(__builtin_offsetof(struct minos_map_info, reserved) == 4, "minos_
 _Static_assert(__builtin_offsetof(struct minos_map_info, guest_base) == 8, "minos_map_info.guest_base");
 _Static_assert(__builtin_offsetof(struct minos_map_info, size) == 16, "minos_map_info.size");
 _Static_assert(__builtin_offsetof(struct minos_map_info, mmap_offset) == 24, "minos_map_info.mmap_offset");
-_Static_assert(sizeof(struct minos_virtio_device) == 24, "struct minos_virtio_device size");
+_Static_assert(sizeof(struct minos_virtio_device) == 40, "struct minos_virtio_device size");
 _Static_assert(__builtin_offsetof(struct minos_virtio_device, vmid) == 0, "minos_virtio_device.vmid");
 _Static_assert(__builtin_offsetof(struct minos_virtio_device, device_id) == 4, "minos_virtio_device.device_id");
 _Static_assert(__builtin_offsetof(struct minos_virtio_device, base) == 8, "minos_virtio_device.base");
 _Static_assert(__builtin_offsetof(struct minos_virtio_device, intid) == 16, "minos_virtio_device.intid");
 _Static_assert(__builtin_offsetof(struct minos_virtio_device, index) == 20, "minos_virtio_device.index");
+_Static_assert(__builtin_offsetof(struct minos_virtio_device, features) == 24, "minos_virtio_device.features");
+_Static_assert(__builtin_offsetof(struct minos_virtio_device, num_queues) == 32, "minos_virtio_device.num_queues");
+_Static_assert(__builtin_offsetof(struct minos_virtio_device, queue_max) == 36, "minos_virtio_device.queue_max");
+_Static_assert(sizeof(struct minos_virtio_queue) == 48, "struct minos_virtio_queue size");
+_Static_assert(__builtin_offsetof(struct minos_virtio_queue, vmid) == 0, "minos_virtio_queue.vmid");
+_Static_assert(__builtin_offsetof(struct minos_virtio_queue, device) == 4, "minos_virtio_queue.device");
+_Static_assert(__builtin_offsetof(struct minos_virtio_queue, queue) == 8, "minos_virtio_queue.queue");
+_Static_assert(__builtin_offsetof(struct minos_virtio_queue, size) == 12, "minos_virtio_queue.size");
+_Static_assert(__builtin_offsetof(struct minos_virtio_queue, ready) == 16, "minos_virtio_queue.ready");
+_Static_assert(__builtin_offsetof(struct minos_virtio_queue, reserved) == 20, "minos_virtio_queue.reserved");
+_Static_assert(__builtin_offsetof(struct minos_virtio_queue, desc) == 24, "minos_virtio_queue.desc");
+_Static_assert(__builtin_offsetof(struct minos_virtio_queue, driver) == 32, "minos_virtio_queue.driver");
+_Static_assert(__builtin_offsetof(struct minos_virtio_queue, device_ring) == 40, "minos_virtio_queue.device_ring");
+_Static_assert(sizeof(struct minos_virtio_ack) == 16, "struct minos_virtio_ack size");
+_Static_assert(__builtin_offsetof(struct minos_virtio_ack, vmid) == 0, "minos_virtio_ack.vmid");
+_Static_assert(__builtin_offsetof(struct minos_virtio_ack, device) == 4, "minos_virtio_ack.device");
+_Static_assert(__builtin_offsetof(struct minos_virtio_ack, value) == 8, "minos_virtio_ack.value");
 _Static_assert(sizeof(struct minos_virtio_request) == 24, "struct minos_virtio_request size");
 _Static_assert(__builtin_offsetof(struct minos_virtio_request, vmid) == 0, "minos_virtio_request.vmid");
 _Static_assert(__builtin_offsetof(struct minos_virtio_request, device) == 4, "minos_virtio_request.device");
@@ -279,8 +338,10 @@ _Static_assert(MINOS_IOC_VM_STOP == 0x4004b705U, "MINOS_IOC_VM_STOP");
 _Static_assert(MINOS_IOC_VM_SHUTDOWN == 0x4004b706U, "MINOS_IOC_VM_SHUTDOWN");
 _Static_assert(MINOS_IOC_VM_INFO == 0xc058b707U, "MINOS_IOC_VM_INFO");
 _Static_assert(MINOS_IOC_MAP_INFO == 0xc020b708U, "MINOS_IOC_MAP_INFO");
-_Static_assert(MINOS_IOC_VIRTIO_ADD == 0xc018b709U, "MINOS_IOC_VIRTIO_ADD");
+_Static_assert(MINOS_IOC_VIRTIO_ADD == 0xc028b709U, "MINOS_IOC_VIRTIO_ADD");
 _Static_assert(MINOS_IOC_IOEVENTFD == 0x4010b70aU, "MINOS_IOC_IOEVENTFD");
 _Static_assert(MINOS_IOC_IRQ == 0x4010b70bU, "MINOS_IOC_IRQ");
+_Static_assert(MINOS_IOC_VIRTIO_QUEUE == 0xc030b70cU, "MINOS_IOC_VIRTIO_QUEUE");
+_Static_assert(MINOS_IOC_VIRTIO_ACK == 0x4010b70dU, "MINOS_IOC_VIRTIO_ACK");
 
 #endif /* _MINOS_ABI_H */

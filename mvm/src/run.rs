@@ -15,7 +15,7 @@ use crate::log::{debug, info, warn};
 use crate::prepare::{prepare, Prepared};
 use crate::pty;
 use crate::signals::{Signal, Signals};
-use crate::virtio::VirtioSpec;
+use crate::virtio::{self, VirtioSpec};
 
 pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
     let g = image::load(&cfg.images, cfg.no_ramdisk, cfg.mem_base)?;
@@ -142,6 +142,9 @@ fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Vec<
             base: *base,
             intid: *intid,
             index: 0,
+            features: virtio::F_VERSION_1,
+            num_queues: spec.num_queues(),
+            queue_max: virtio::QUEUE_MAX,
         })?;
         info(&format!(
             "add vdev success addr-{base:#x} virq-{intid} index-{index}"
@@ -238,6 +241,7 @@ mod tests {
         );
         assert_eq!((req.mem_base, req.mem_size), (0x8000_0000, 84 << 20));
         assert_eq!((req.entry, req.setup_data), (0x8008_0000, 0x83e0_0000));
+        assert_eq!(minos_abi::call::check_vm_create(req), Ok(()));
         assert_eq!(&ram[0x8_0000..0x8_0006], b"KERNEL");
         assert_eq!(&ram[0x300_0000..0x300_0007], b"RAMDISK");
         assert_eq!(&ram[0x3e0_0000..0x3e0_0000 + p.dtb.len()], &p.dtb[..]);
@@ -250,6 +254,12 @@ mod tests {
         assert_eq!(
             (devs[0].vmid, devs[0].base, devs[0].intid, devs[0].device_id),
             (1, 0x4000_0000, 32, 3)
+        );
+        assert_eq!(devs[0].num_queues, 2);
+        assert_eq!(
+            minos_abi::call::check_virtio_device(&devs[0]),
+            Ok(()),
+            "what mvm sends passes the hypervisor's checks"
         );
     }
 

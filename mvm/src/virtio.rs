@@ -23,7 +23,20 @@ pub enum VirtioSpec {
     Net(String),
 }
 
+/// `VIRTIO_F_VERSION_1`: every device is a modern (1.0) virtio-mmio device.
+pub const F_VERSION_1: u64 = 1 << 32;
+/// `QueueNumMax` of every queue.
+pub const QUEUE_MAX: u32 = 256;
+
 impl VirtioSpec {
+    /// Virtqueues: console and net have a receive and a transmit queue, block one queue.
+    pub fn num_queues(&self) -> u32 {
+        match self {
+            VirtioSpec::Block(_) => 1,
+            VirtioSpec::ConsolePty | VirtioSpec::Net(_) => 2,
+        }
+    }
+
     /// Virtio device id.
     pub fn device_id(&self) -> u32 {
         match self {
