@@ -16,6 +16,10 @@ mod run;
 mod signals;
 mod size;
 mod virtio;
+// The split-virtqueue engine the device backends (console, block, net) are built on; they
+// are not wired in yet, so only its tests use it today.
+#[allow(dead_code)]
+mod virtqueue;
 
 use std::time::Duration;
 
