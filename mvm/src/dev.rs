@@ -3,9 +3,13 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use minos_abi::types::{IoEventFd, IrqLine, MapInfo, MemInfo, VirtioDevice, VmCreate, VmInfo};
+use minos_abi::types::{
+    IoEventFd, IrqLine, MapInfo, MemInfo, VirtioAck, VirtioDevice, VirtioQueue, VirtioRequest,
+    VmCreate, VmInfo,
+};
 use minos_abi::{ioctl, split_version, ABI_VERSION};
 
 pub const DEVICE: &str = "/dev/minos";
@@ -39,6 +43,7 @@ impl Minos {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
+            .custom_flags(libc::O_NONBLOCK)
             .open(path)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::NotFound => DevError::NotLoaded(path.display().to_string()),
@@ -130,8 +135,6 @@ impl Minos {
         Ok(d.index)
     }
 
-    /// For the virtio backends (not written yet: they need the hypervisor's register files).
-    #[allow(dead_code)]
     pub fn ioeventfd(&self, vmid: u32, device: u32, fd: RawFd) -> Result<(), DevError> {
         let mut e = IoEventFd {
             vmid,
@@ -142,11 +145,63 @@ impl Minos {
         self.ioctl("binding a notification eventfd", ioctl::IOEVENTFD, &mut e)
     }
 
-    /// For the virtio backends (not written yet), like [`Self::ioeventfd`].
-    #[allow(dead_code)]
     pub fn irq(&self, line: &IrqLine) -> Result<(), DevError> {
         let mut l = *line;
         self.ioctl("raising a guest interrupt", ioctl::IRQ, &mut l)
+    }
+
+    pub fn virtio_queue(
+        &self,
+        vmid: u32,
+        device: u32,
+        queue: u32,
+    ) -> Result<VirtioQueue, DevError> {
+        let mut q = VirtioQueue {
+            vmid,
+            device,
+            queue,
+            ..VirtioQueue::default()
+        };
+        self.ioctl(
+            "asking a virtqueue's addresses",
+            ioctl::VIRTIO_QUEUE,
+            &mut q,
+        )?;
+        Ok(q)
+    }
+
+    pub fn virtio_ack(&self, ack: &VirtioAck) -> Result<(), DevError> {
+        let mut a = *ack;
+        self.ioctl("answering a virtio request", ioctl::VIRTIO_ACK, &mut a)
+    }
+
+    /// The pending blocking requests of our VMs (none: empty), without waiting.
+    pub fn read_requests(&self) -> Result<Vec<VirtioRequest>, DevError> {
+        let mut buf = [VirtioRequest::default(); 16];
+        // SAFETY: reading plain-old-data records into a buffer of exactly that many bytes.
+        let n = unsafe {
+            libc::read(
+                self.file.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                std::mem::size_of_val(&buf),
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::WouldBlock {
+                return Ok(Vec::new());
+            }
+            return Err(DevError::Ioctl {
+                what: "reading virtio requests",
+                err,
+            });
+        }
+        let count = n as usize / std::mem::size_of::<VirtioRequest>();
+        Ok(buf[..count].to_vec())
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
     }
 
     /// Maps all of a VM's RAM (cacheable, as the hypervisor maps it for VM0).

@@ -1,7 +1,11 @@
 //! What mvm needs from the driver, as a trait: [`crate::dev::Minos`] is the real one; tests
 //! use a fake hypervisor with its RAM in a `Vec`.
 
-use minos_abi::types::{MemInfo, VirtioDevice, VmCreate, VmInfo};
+use std::os::fd::RawFd;
+
+use minos_abi::types::{
+    IrqLine, MemInfo, VirtioAck, VirtioDevice, VirtioQueue, VirtioRequest, VmCreate, VmInfo,
+};
 
 use crate::dev::{DevError, Minos};
 
@@ -20,6 +24,13 @@ pub trait Driver {
         vmid: u32,
         f: &mut dyn FnMut(&mut [u8], u64) -> anyhow::Result<()>,
     ) -> anyhow::Result<()>;
+    fn ioeventfd(&self, vmid: u32, device: u32, fd: RawFd) -> Result<(), DevError>;
+    fn irq(&self, line: &IrqLine) -> Result<(), DevError>;
+    fn virtio_queue(&self, vmid: u32, device: u32, queue: u32) -> Result<VirtioQueue, DevError>;
+    fn virtio_ack(&self, ack: &VirtioAck) -> Result<(), DevError>;
+    fn read_requests(&self) -> Result<Vec<VirtioRequest>, DevError>;
+    /// The descriptor that polls readable while requests are pending.
+    fn request_fd(&self) -> Option<RawFd>;
 }
 
 impl Driver for Minos {
@@ -56,6 +67,24 @@ impl Driver for Minos {
         let base = ram.guest_base;
         f(ram.as_mut_slice(), base)
     }
+    fn ioeventfd(&self, vmid: u32, device: u32, fd: RawFd) -> Result<(), DevError> {
+        Minos::ioeventfd(self, vmid, device, fd)
+    }
+    fn irq(&self, line: &IrqLine) -> Result<(), DevError> {
+        Minos::irq(self, line)
+    }
+    fn virtio_queue(&self, vmid: u32, device: u32, queue: u32) -> Result<VirtioQueue, DevError> {
+        Minos::virtio_queue(self, vmid, device, queue)
+    }
+    fn virtio_ack(&self, ack: &VirtioAck) -> Result<(), DevError> {
+        Minos::virtio_ack(self, ack)
+    }
+    fn read_requests(&self) -> Result<Vec<VirtioRequest>, DevError> {
+        Minos::read_requests(self)
+    }
+    fn request_fd(&self) -> Option<RawFd> {
+        Some(self.raw_fd())
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +108,10 @@ pub(crate) mod fake {
         pub obeys_shutdown: bool,
         /// Misplace the RAM window (a hypervisor bug mvm must catch).
         pub ram_offset: u64,
+        /// Virtqueues as the guest set them up: (device, queue) -> state.
+        pub queues: RefCell<Vec<VirtioQueue>>,
+        pub irqs: RefCell<Vec<IrqLine>>,
+        pub acks: RefCell<Vec<VirtioAck>>,
     }
 
     fn enoent() -> DevError {
@@ -160,6 +193,36 @@ pub(crate) mod fake {
             let vm = vms.get_mut(vmid as usize - 1).ok_or_else(enoent)?;
             let base = vm.0.mem_base + self.ram_offset;
             f(&mut vm.2, base)
+        }
+        fn ioeventfd(&self, _vmid: u32, _device: u32, _fd: RawFd) -> Result<(), DevError> {
+            Ok(())
+        }
+        fn irq(&self, line: &IrqLine) -> Result<(), DevError> {
+            self.irqs.borrow_mut().push(*line);
+            Ok(())
+        }
+        fn virtio_queue(
+            &self,
+            vmid: u32,
+            device: u32,
+            queue: u32,
+        ) -> Result<VirtioQueue, DevError> {
+            self.queues
+                .borrow()
+                .iter()
+                .find(|q| (q.vmid, q.device, q.queue) == (vmid, device, queue))
+                .copied()
+                .ok_or_else(enoent)
+        }
+        fn virtio_ack(&self, ack: &VirtioAck) -> Result<(), DevError> {
+            self.acks.borrow_mut().push(*ack);
+            Ok(())
+        }
+        fn read_requests(&self) -> Result<Vec<VirtioRequest>, DevError> {
+            Ok(Vec::new())
+        }
+        fn request_fd(&self) -> Option<RawFd> {
+            None
         }
     }
 }

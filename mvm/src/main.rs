@@ -1,8 +1,10 @@
 //! mvm: the VM manager for VM0. Creates guest VMs on the Minos hypervisor from boot images
 //! through `/dev/minos` (minos.ko), and lists, destroys, restarts and shuts them down.
 
+mod backends;
 mod cli;
 mod config;
+mod console;
 mod dev;
 mod driver;
 mod guest_dtb;
@@ -16,9 +18,6 @@ mod run;
 mod signals;
 mod size;
 mod virtio;
-// The split-virtqueue engine the device backends (console, block, net) are built on; they
-// are not wired in yet, so only its tests use it today.
-#[allow(dead_code)]
 mod virtqueue;
 
 use std::time::Duration;

@@ -7,10 +7,12 @@ use std::os::fd::FromRawFd;
 
 /// The master side of a new pty and the path of its slave (`/dev/pts/N`).
 pub struct Pty {
-    /// Held open for the console backend: closing it would hang up the slave.
-    #[allow(dead_code)]
+    /// Non-blocking; closing it would hang up the slave.
     pub master: File,
     pub path: String,
+    /// mvm's own handle on the slave: with it the master never reads "hung up" (EIO in a
+    /// busy loop) before a user attaches, and the line stays raw for them.
+    _slave: File,
 }
 
 /// Opens a new pty whose slave a user attaches to (`minicom /dev/pts/N`, `screen`, ...).
@@ -22,6 +24,11 @@ pub fn open() -> io::Result<Pty> {
             return Err(io::Error::last_os_error());
         }
         let master = File::from_raw_fd(fd);
+        // The console backend polls it: reads and writes must never block mvm.
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) != 0 {
+            return Err(io::Error::last_os_error());
+        }
         if libc::grantpt(fd) != 0 || libc::unlockpt(fd) != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -31,7 +38,28 @@ pub fn open() -> io::Result<Pty> {
             return Err(io::Error::from_raw_os_error(rc));
         }
         let path = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
-        Ok(Pty { master, path })
+        let sfd = libc::open(
+            buf.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        if sfd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let slave = File::from_raw_fd(sfd);
+        // Raw: the guest's console does its own echo and line editing.
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(sfd, &mut t) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        libc::cfmakeraw(&mut t);
+        if libc::tcsetattr(sfd, libc::TCSANOW, &t) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Pty {
+            master,
+            path,
+            _slave: slave,
+        })
     }
 }
 
@@ -51,6 +79,14 @@ mod tests {
             .unwrap();
         slave.write_all(b"hi\n").unwrap();
         let mut buf = [0u8; 16];
+        // The master does not block: wait for the line discipline to pass the bytes on.
+        let mut poll = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&pty.master),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        assert_eq!(unsafe { libc::poll(&mut poll, 1, 5000) }, 1);
         let n = pty.master.read(&mut buf).unwrap();
         assert!(buf[..n].starts_with(b"hi"), "{:?}", &buf[..n]);
     }

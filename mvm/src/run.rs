@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use minos_abi::types::{set_name, VirtioDevice, VmCreate, VmState};
 
+use crate::backends::Backends;
 use crate::config::{Gic, VmConfig};
+use crate::console::Console;
 use crate::dev::Minos;
 use crate::driver::Driver;
 use crate::image::{self, describe_header, GuestImages};
@@ -48,8 +50,8 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
             );
         }
     }
-    let (vmid, _ptys) = create_and_start(&dev, &cfg, &g, &p)?;
-    supervise(&dev, vmid, &cfg, &signals)
+    let (vmid, mut backends) = create_and_start(&dev, &cfg, &g, &p)?;
+    supervise(&dev, vmid, &cfg, &signals, &mut backends)
 }
 
 fn check_memory(dev: &dyn Driver, cfg: &VmConfig) -> anyhow::Result<()> {
@@ -71,7 +73,7 @@ fn create_and_start(
     cfg: &VmConfig,
     g: &GuestImages,
     p: &Prepared,
-) -> anyhow::Result<(u32, Vec<pty::Pty>)> {
+) -> anyhow::Result<(u32, Backends)> {
     let mut req = VmCreate {
         nr_vcpus: cfg.vcpus,
         flags: cfg.flags(),
@@ -84,16 +86,16 @@ fn create_and_start(
     set_name(&mut req.name, &cfg.name);
     let vmid = dev.create(&req)?;
     info(&format!("vm-{vmid} created"));
-    let setup = || -> anyhow::Result<Vec<pty::Pty>> {
+    let setup = || -> anyhow::Result<Backends> {
         load(dev, vmid, p, g)?;
-        let ptys = add_devices(dev, vmid, p)?;
+        let backends = add_devices(dev, vmid, p)?;
         dev.start(vmid)?;
-        Ok(ptys)
+        Ok(backends)
     };
     match setup() {
-        Ok(ptys) => {
+        Ok(backends) => {
             info(&format!("vm-{vmid} started"));
-            Ok((vmid, ptys))
+            Ok((vmid, backends))
         }
         Err(e) => {
             let _ = dev.destroy(vmid);
@@ -133,8 +135,9 @@ fn load(dev: &dyn Driver, vmid: u32, p: &Prepared, g: &GuestImages) -> anyhow::R
     })
 }
 
-fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Vec<pty::Pty>> {
-    let mut ptys = Vec::new();
+fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Backends> {
+    let mut backends = Backends::new(dev.request_fd())?;
+    let mut without_backend = Vec::new();
     for (spec, base, intid) in &p.virtio {
         let index = dev.virtio_add(&VirtioDevice {
             vmid,
@@ -149,23 +152,37 @@ fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Vec<
         info(&format!(
             "add vdev success addr-{base:#x} virq-{intid} index-{index}"
         ));
-        if *spec == VirtioSpec::ConsolePty {
-            let pty = pty::open().context("creating the virtio console's pty")?;
-            info("***********************************************");
-            info(&format!("virt-console backend redirected to {}", pty.path));
-            info("***********************************************");
-            ptys.push(pty);
+        match spec {
+            VirtioSpec::ConsolePty => {
+                let pty = pty::open().context("creating the virtio console's pty")?;
+                info("***********************************************");
+                info(&format!("virt-console backend redirected to {}", pty.path));
+                info("***********************************************");
+                backends.add_console(dev, Console::new(vmid, index, *intid, pty))?;
+            }
+            VirtioSpec::Block(_) => without_backend.push("virtio_blk"),
+            VirtioSpec::Net(_) => without_backend.push("virtio_net"),
         }
     }
-    if !p.virtio.is_empty() {
-        warn("virtio device models do not move data yet: the devices are registered only");
+    if !without_backend.is_empty() {
+        warn(&format!(
+            "{} backends are not written yet: the devices are registered, no data moves",
+            without_backend.join(" and ")
+        ));
     }
-    Ok(ptys)
+    Ok(backends)
 }
 
-fn supervise(dev: &dyn Driver, vmid: u32, cfg: &VmConfig, signals: &Signals) -> anyhow::Result<()> {
+fn supervise(
+    dev: &dyn Driver,
+    vmid: u32,
+    cfg: &VmConfig,
+    signals: &Signals,
+    backends: &mut Backends,
+) -> anyhow::Result<()> {
     loop {
-        match signals.wait(Duration::from_millis(500))? {
+        backends.poll_once(dev, vmid, Duration::from_millis(200))?;
+        match signals.wait(Duration::ZERO)? {
             Some(Signal::Terminate) => {
                 info(&format!("vm-{vmid}: mvm told to stop, destroying the VM"));
                 return Ok(());
@@ -228,9 +245,9 @@ mod tests {
             ..Fake::default()
         };
         check_memory(&fake, &cfg).unwrap();
-        let (vmid, ptys) = create_and_start(&fake, &cfg, &g, &p).unwrap();
+        let (vmid, backends) = create_and_start(&fake, &cfg, &g, &p).unwrap();
         assert_eq!(vmid, 1);
-        assert_eq!(ptys.len(), 1);
+        assert_eq!(backends.consoles(), 1);
         assert_eq!(*fake.calls.borrow(), ["create", "start 1"]);
         let vms = fake.vms.borrow();
         let (req, _, ram) = &vms[0];

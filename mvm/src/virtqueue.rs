@@ -71,6 +71,7 @@ pub struct Chain {
 
 impl Chain {
     /// Bytes the device may write into this chain.
+    #[cfg(test)]
     pub fn writable_len(&self) -> u64 {
         self.writable.iter().map(|&(_, l)| u64::from(l)).sum()
     }
@@ -193,42 +194,42 @@ pub fn gather(mem: &GuestMem, chain: &Chain) -> Result<Vec<u8>, QueueError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const BASE: u64 = 0x8000_0000;
-    const DESC: u64 = BASE;
-    const AVAIL: u64 = BASE + 0x100;
-    const USED: u64 = BASE + 0x200;
+    pub(crate) const BASE: u64 = 0x8000_0000;
+    pub(crate) const DESC: u64 = BASE;
+    pub(crate) const AVAIL: u64 = BASE + 0x100;
+    pub(crate) const USED: u64 = BASE + 0x200;
     const BUF: u64 = BASE + 0x1000;
 
     /// A guest driver: writes descriptors and publishes heads like Linux's virtio_ring.
-    struct Guest {
-        ram: Vec<u8>,
+    pub(crate) struct Guest {
+        pub(crate) ram: Vec<u8>,
         avail_idx: u16,
     }
 
     impl Guest {
-        fn new() -> Guest {
+        pub(crate) fn new() -> Guest {
             Guest {
                 ram: vec![0; 0x2000],
                 avail_idx: 0,
             }
         }
-        fn mem(&mut self) -> GuestMem<'_> {
+        pub(crate) fn mem(&mut self) -> GuestMem<'_> {
             GuestMem {
                 ram: &mut self.ram,
                 base: BASE,
             }
         }
-        fn desc(&mut self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        pub(crate) fn desc(&mut self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
             let off = (DESC - BASE + 16 * u64::from(i)) as usize;
             self.ram[off..off + 8].copy_from_slice(&addr.to_le_bytes());
             self.ram[off + 8..off + 12].copy_from_slice(&len.to_le_bytes());
             self.ram[off + 12..off + 14].copy_from_slice(&flags.to_le_bytes());
             self.ram[off + 14..off + 16].copy_from_slice(&next.to_le_bytes());
         }
-        fn publish(&mut self, head: u16, size: u16) {
+        pub(crate) fn publish(&mut self, head: u16, size: u16) {
             let slot = (AVAIL - BASE + 4 + 2 * u64::from(self.avail_idx % size)) as usize;
             self.ram[slot..slot + 2].copy_from_slice(&head.to_le_bytes());
             self.avail_idx = self.avail_idx.wrapping_add(1);
@@ -241,7 +242,7 @@ mod tests {
             let len = u32::from_le_bytes(self.ram[off + 4..off + 8].try_into().unwrap());
             (id, len)
         }
-        fn used_idx(&self) -> u16 {
+        pub(crate) fn used_idx(&self) -> u16 {
             let off = (USED - BASE + 2) as usize;
             u16::from_le_bytes([self.ram[off], self.ram[off + 1]])
         }

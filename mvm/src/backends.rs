@@ -1,0 +1,136 @@
+//! mvm's device event loop: one epoll over the driver (blocking virtio requests), each
+//! device's notification eventfd and each console's pty.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use minos_abi::types::VirtioAck;
+
+use crate::console::Console;
+use crate::driver::Driver;
+use crate::virtqueue::GuestMem;
+
+const DRIVER_TOKEN: u64 = u64::MAX;
+
+pub struct Backends {
+    epoll: OwnedFd,
+    consoles: Vec<(Console, OwnedFd)>,
+}
+
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+impl Backends {
+    pub fn new(request_fd: Option<RawFd>) -> io::Result<Backends> {
+        // SAFETY: a new descriptor, owned right away.
+        let epoll =
+            unsafe { OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
+        let b = Backends {
+            epoll,
+            consoles: Vec::new(),
+        };
+        if let Some(fd) = request_fd {
+            b.watch(fd, DRIVER_TOKEN)?;
+        }
+        Ok(b)
+    }
+
+    fn watch(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: token,
+        };
+        // SAFETY: registering a live descriptor with our epoll instance.
+        check(unsafe {
+            libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev)
+        })?;
+        Ok(())
+    }
+
+    /// Adds a console: its queue notifications arrive on a new eventfd bound in the driver.
+    pub fn add_console(&mut self, dev: &dyn Driver, con: Console) -> anyhow::Result<()> {
+        // SAFETY: a new descriptor, owned right away.
+        let efd = unsafe {
+            OwnedFd::from_raw_fd(check(libc::eventfd(
+                0,
+                libc::EFD_NONBLOCK | libc::EFD_CLOEXEC,
+            ))?)
+        };
+        dev.ioeventfd(con.vmid, con.index, efd.as_raw_fd())?;
+        let n = self.consoles.len() as u64;
+        self.watch(efd.as_raw_fd(), 2 * n)?;
+        self.watch(con.pty.master.as_raw_fd(), 2 * n + 1)?;
+        self.consoles.push((con, efd));
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub fn consoles(&self) -> usize {
+        self.consoles.len()
+    }
+
+    /// Waits up to `timeout` for device work and does it.
+    pub fn poll_once(
+        &mut self,
+        dev: &dyn Driver,
+        vmid: u32,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
+        // SAFETY: the buffer holds `events.len()` entries.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as libc::c_int,
+                timeout.as_millis().min(i32::MAX as u128) as libc::c_int,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::Interrupted => Ok(()),
+                _ => Err(e.into()),
+            };
+        }
+        for ev in &events[..n as usize] {
+            let token = ev.u64;
+            if token == DRIVER_TOKEN {
+                for r in dev.read_requests()? {
+                    match self.consoles.iter_mut().find(|(c, _)| c.index == r.device) {
+                        Some((con, _)) => con.request(dev, &r)?,
+                        // A device without a backend: do not leave its vCPU waiting.
+                        None => dev.virtio_ack(&VirtioAck {
+                            vmid: r.vmid,
+                            device: r.device,
+                            value: 0,
+                        })?,
+                    }
+                }
+                continue;
+            }
+            let Some((con, efd)) = self.consoles.get_mut((token / 2) as usize) else {
+                continue;
+            };
+            if token % 2 == 0 {
+                let mut count = [0u8; 8];
+                // SAFETY: an eventfd read of its 8-byte counter into a local buffer.
+                unsafe { libc::read(efd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+                dev.with_ram(vmid, &mut |ram, base| {
+                    con.notify(dev, &mut GuestMem { ram, base })
+                })?;
+            } else {
+                dev.with_ram(vmid, &mut |ram, base| {
+                    con.input(dev, &mut GuestMem { ram, base })
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
