@@ -345,10 +345,15 @@ fn new_vgic(board: &Board, config: &VmConfig) -> Result<Vgic, Msg> {
         dist_base: g.dist.base,
         redist_base: g.redist.base,
     };
-    let v = Vgic::try_new(cfg).map_err(|e| {
+    let mut v = Vgic::try_new(cfg).map_err(|e| {
         error!("vGIC: {:?}", e);
         Msg("cannot create VM0's vGIC")
     })?;
+    // QEMU 7.2's GICv2 does not re-signal an interrupt deactivated through a list register's
+    // HW bit (see `Vgic::set_software_deactivation`): deactivate forwarded ones ourselves.
+    if g.version == GicVersion::V2 {
+        v.set_software_deactivation(true);
+    }
     info!(
         "vGIC{}: {} SPIs, GICD at {:#x}",
         if cfg.version == vgic::GicVersion::V3 {
