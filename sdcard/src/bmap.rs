@@ -75,12 +75,24 @@ fn hash_ranges(file: &File, extents: &[(u64, u64)], size: u64) -> io::Result<Vec
     Ok(out)
 }
 
-/// sha256 of the whole image; holes are hashed as zeros without being read.
-fn hash_whole(file: &File, extents: &[(u64, u64)], size: u64) -> io::Result<[u8; 32]> {
-    let mut whole = Sha256::new();
+/// The whole-image hash of the bytes before `end`, computed early (while mke2fs still
+/// writes the partitions after `end`).
+pub struct Prefix {
+    state: Sha256,
+    end: u64,
+}
+
+/// Feeds `[from, to)` of `file` to `h`; `extents` (in blocks) say where data is, the rest is
+/// hashed as zeros without being read.
+fn hash_span(
+    h: &mut Sha256,
+    file: &File,
+    extents: &[(u64, u64)],
+    from: u64,
+    to: u64,
+) -> io::Result<()> {
     let zeros = vec![0u8; 1 << 20];
     let mut buf = vec![0u8; 1 << 20];
-    let mut pos = 0u64;
     let hash_zeros = |h: &mut Sha256, mut n: u64| {
         while n > 0 {
             let k = n.min(zeros.len() as u64) as usize;
@@ -88,39 +100,62 @@ fn hash_whole(file: &File, extents: &[(u64, u64)], size: u64) -> io::Result<[u8;
             n -= k as u64;
         }
     };
+    let mut pos = from;
     for &(a, b) in extents {
-        let (start, end) = (a * BLOCK, (b * BLOCK).min(size));
-        hash_zeros(&mut whole, start - pos);
+        let (start, end) = ((a * BLOCK).max(from), (b * BLOCK).min(to));
+        if start >= end {
+            continue;
+        }
+        hash_zeros(h, start - pos);
         let mut at = start;
         while at < end {
             let n = (end - at).min(buf.len() as u64) as usize;
             file.read_exact_at(&mut buf[..n], at)?;
-            whole.update(&buf[..n]);
+            h.update(&buf[..n]);
             at += n as u64;
         }
         pos = end;
     }
-    hash_zeros(&mut whole, size - pos);
-    Ok(whole.finalize().into())
+    hash_zeros(h, to - pos);
+    Ok(())
 }
 
-/// Hashes the whole image and each data extent, the two on separate threads.
-pub fn summarize(file: &File) -> io::Result<Summary> {
+/// Starts the whole-image hash with `[0, end)`, which must not change any more.
+pub fn hash_prefix(file: &File, end: u64) -> io::Result<Prefix> {
+    let size = file.metadata()?.len();
+    let end = end.min(size);
+    let mut state = Sha256::new();
+    hash_span(&mut state, file, &extents(file, size)?, 0, end)?;
+    Ok(Prefix { state, end })
+}
+
+/// Hashes the whole image (continuing `prefix`) and each data extent, on two threads.
+pub fn summarize_from(file: &File, prefix: Option<Prefix>) -> io::Result<Summary> {
     let size = file.metadata()?.len();
     let extents = extents(file, size)?;
-    let (sha256, ranges) = std::thread::scope(|s| {
+    let (mut state, from) = match prefix {
+        Some(p) => (p.state, p.end),
+        None => (Sha256::new(), 0),
+    };
+    let (whole, ranges) = std::thread::scope(|s| {
         let ranges = s.spawn(|| hash_ranges(file, &extents, size));
-        let whole = hash_whole(file, &extents, size);
+        let whole = hash_span(&mut state, file, &extents, from, size);
         let ranges = ranges
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("hashing thread panicked")));
         (whole, ranges)
     });
+    whole?;
     Ok(Summary {
         size,
-        sha256: sha256?,
+        sha256: state.finalize().into(),
         ranges: ranges?,
     })
+}
+
+/// Hashes the whole image and each data extent.
+pub fn summarize(file: &File) -> io::Result<Summary> {
+    summarize_from(file, None)
 }
 
 fn human(bytes: u64) -> String {

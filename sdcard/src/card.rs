@@ -203,14 +203,33 @@ pub fn write(spec: &CardSpec, out: &Path) -> Result<Written> {
             Content::Raw { image, .. } => copy_raw(&mut img, i + 1, image, *at)?,
         }
     }
-    for p in pending {
-        p.finish()?;
-    }
-
     // No fsync: SEEK_DATA sees data still in the page cache, and durability is the caller's
     // choice (`sync`), as for any other tool writing a file.
     let file = img.into_file();
-    let summary = bmap::summarize(&file).map_err(out_err(out))?;
+    // While mke2fs runs, hash everything before its first partition.
+    let ext4_start = spec
+        .partitions
+        .iter()
+        .zip(&placements)
+        .filter(|(p, _)| matches!(p.content, Content::Ext4(_)))
+        .map(|(_, at)| at.start)
+        .min();
+    let summary = std::thread::scope(|s| -> Result<Summary> {
+        let file_ref = &file;
+        let prefix = ext4_start.map(|end| s.spawn(move || bmap::hash_prefix(file_ref, end)));
+        for p in pending {
+            p.finish()?;
+        }
+        let prefix = match prefix {
+            Some(h) => Some(
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("hashing thread panicked")))
+                    .map_err(out_err(out))?,
+            ),
+            None => None,
+        };
+        bmap::summarize_from(&file, prefix).map_err(out_err(out))
+    })?;
 
     let bmap_path = sibling(out, ".bmap");
     let sum_path = sibling(out, ".sha256");
