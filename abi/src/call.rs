@@ -158,11 +158,30 @@ pub fn check_buffer(ipa: u64, len: u64) -> Result<(), HvcError> {
     Ok(())
 }
 
+/// Bytes of the GIC regions a VM gets: (distributor, redistributors or CPU interface).
+pub fn gic_sizes(c: &VmCreate) -> (u64, u64) {
+    if c.flags & VM_FLAG_GICV3 != 0 {
+        (0x1_0000, 0x2_0000 * u64::from(c.nr_vcpus))
+    } else {
+        (0x1_0000, 0x2000)
+    }
+}
+
 /// What `VM_CREATE` must refuse before it allocates anything.
 pub fn check_vm_create(c: &VmCreate) -> Result<(), HvcError> {
     let gic = c.flags & (VM_FLAG_GICV2 | VM_FLAG_GICV3);
     let end = c.mem_base.checked_add(c.mem_size);
     let inside = |a: u64| end.is_some_and(|e| (c.mem_base..e).contains(&a));
+    let (dist_len, cpu_len) = gic_sizes(c);
+    // A GIC region must be 64 KiB aligned and clear of RAM and of the other region.
+    let region_ok = |base: u64, len: u64| {
+        base.is_multiple_of(0x1_0000)
+            && base
+                .checked_add(len)
+                .is_some_and(|e| end.is_some_and(|ram_end| e <= c.mem_base || base >= ram_end))
+    };
+    let disjoint = c.gic_dist.saturating_add(dist_len) <= c.gic_cpu
+        || c.gic_cpu.saturating_add(cpu_len) <= c.gic_dist;
     if !(1..=MAX_VCPUS).contains(&c.nr_vcpus)
         || c.flags & !VM_FLAGS_KNOWN != 0
         || gic.count_ones() != 1
@@ -173,6 +192,9 @@ pub fn check_vm_create(c: &VmCreate) -> Result<(), HvcError> {
         || !inside(c.setup_data)
         || c.reserved != 0
         || !c.name.contains(&0)
+        || !region_ok(c.gic_dist, dist_len)
+        || !region_ok(c.gic_cpu, cpu_len)
+        || !disjoint
     {
         return Err(HvcError::InvalidParameter);
     }
@@ -379,6 +401,8 @@ mod tests {
             mem_size: 84 << 20,
             entry: 0x8008_0000,
             setup_data: 0x83e0_0000,
+            gic_dist: 0x0800_0000,
+            gic_cpu: 0x080a_0000,
             ..VmCreate::default()
         };
         set_name(&mut c.name, "elinux");

@@ -142,8 +142,8 @@ mod tests {
         // _IOR('V', 0, struct v4l2_capability /* 104 bytes */) == VIDIOC_QUERYCAP
         let querycap = 2 << 30 | 104 << 16 | (b'V' as u32) << 8;
         assert_eq!(querycap, 0x8068_5600);
-        // Ours, worked by hand: _IOWR(0xB7, 2, 80 bytes)
-        assert_eq!(VM_CREATE, 0xC050_B702);
+        // Ours, worked by hand: _IOWR(0xB7, 2, 96 bytes)
+        assert_eq!(VM_CREATE, 0xC060_B702);
         assert_eq!(VM_DESTROY, 0x4004_B703);
     }
 

@@ -81,7 +81,7 @@ macro_rules! abi_struct {
 
 abi_struct! {
     /// Parameters of a new VM (`VM_CREATE` buffer and `MINOS_IOC_VM_CREATE` argument).
-    VmCreate as "minos_vm_create", size 80 {
+    VmCreate as "minos_vm_create", size 96 {
         /// NUL-terminated name (for `mvm list`).
         name: [u8; VM_NAME_LEN] => "__u8",
         /// 1..=`MAX_VCPUS`.
@@ -96,6 +96,11 @@ abi_struct! {
         entry: u64 => "__u64",
         /// Guest IPA handed to the kernel in `x0` (the DTB; inside RAM).
         setup_data: u64 => "__u64",
+        /// Guest IPA of the virtual GIC distributor (as the guest DTB places it; 64 KiB).
+        gic_dist: u64 => "__u64",
+        /// Guest IPA of the GICv3 redistributors (128 KiB per vCPU) or of the GICv2 CPU
+        /// interface (8 KiB), as the guest DTB places them.
+        gic_cpu: u64 => "__u64",
         /// Out (ioctl only): the VM id the hypervisor returned.
         vmid: u32 => "__u32",
         reserved: u32 => "__u32",

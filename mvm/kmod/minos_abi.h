@@ -105,6 +105,10 @@ struct minos_vm_create {
 	__u64 entry;
 	/* Guest IPA handed to the kernel in `x0` (the DTB; inside RAM). */
 	__u64 setup_data;
+	/* Guest IPA of the virtual GIC distributor (as the guest DTB places it; 64 KiB). */
+	__u64 gic_dist;
+	/* Guest IPA of the GICv3 redistributors (128 KiB per vCPU) or of the GICv2 CPU interface (8 KiB), as the guest DTB places them. */
+	__u64 gic_cpu;
 	/* Out (ioctl only): the VM id the hypervisor returned. */
 	__u32 vmid;
 	__u32 reserved;
@@ -259,7 +263,7 @@ struct minos_irq_line {
 #define MINOS_IOC_VIRTIO_ACK _IOW(MINOS_IOC_MAGIC, 13, struct minos_virtio_ack)
 
 /* The C compiler's reading of this file must match the Rust definitions. */
-_Static_assert(sizeof(struct minos_vm_create) == 80, "struct minos_vm_create size");
+_Static_assert(sizeof(struct minos_vm_create) == 96, "struct minos_vm_create size");
 _Static_assert(__builtin_offsetof(struct minos_vm_create, name) == 0, "minos_vm_create.name");
 _Static_assert(__builtin_offsetof(struct minos_vm_create, nr_vcpus) == 32, "minos_vm_create.nr_vcpus");
 _Static_assert(__builtin_offsetof(struct minos_vm_create, flags) == 36, "minos_vm_create.flags");
@@ -267,8 +271,10 @@ _Static_assert(__builtin_offsetof(struct minos_vm_create, mem_base) == 40, "mino
 _Static_assert(__builtin_offsetof(struct minos_vm_create, mem_size) == 48, "minos_vm_create.mem_size");
 _Static_assert(__builtin_offsetof(struct minos_vm_create, entry) == 56, "minos_vm_create.entry");
 _Static_assert(__builtin_offsetof(struct minos_vm_create, setup_data) == 64, "minos_vm_create.setup_data");
-_Static_assert(__builtin_offsetof(struct minos_vm_create, vmid) == 72, "minos_vm_create.vmid");
-_Static_assert(__builtin_offsetof(struct minos_vm_create, reserved) == 76, "minos_vm_create.reserved");
+_Static_assert(__builtin_offsetof(struct minos_vm_create, gic_dist) == 72, "minos_vm_create.gic_dist");
+_Static_assert(__builtin_offsetof(struct minos_vm_create, gic_cpu) == 80, "minos_vm_create.gic_cpu");
+_Static_assert(__builtin_offsetof(struct minos_vm_create, vmid) == 88, "minos_vm_create.vmid");
+_Static_assert(__builtin_offsetof(struct minos_vm_create, reserved) == 92, "minos_vm_create.reserved");
 _Static_assert(sizeof(struct minos_vm_info) == 88, "struct minos_vm_info size");
 _Static_assert(__builtin_offsetof(struct minos_vm_info, vmid) == 0, "minos_vm_info.vmid");
 _Static_assert(__builtin_offsetof(struct minos_vm_info, state) == 4, "minos_vm_info.state");
@@ -331,7 +337,7 @@ _Static_assert(__builtin_offsetof(struct minos_irq_line, level) == 8, "minos_irq
 _Static_assert(__builtin_offsetof(struct minos_irq_line, reserved) == 12, "minos_irq_line.reserved");
 _Static_assert(MINOS_IOC_VERSION == 0x8004b700U, "MINOS_IOC_VERSION");
 _Static_assert(MINOS_IOC_MEM_INFO == 0x8010b701U, "MINOS_IOC_MEM_INFO");
-_Static_assert(MINOS_IOC_VM_CREATE == 0xc050b702U, "MINOS_IOC_VM_CREATE");
+_Static_assert(MINOS_IOC_VM_CREATE == 0xc060b702U, "MINOS_IOC_VM_CREATE");
 _Static_assert(MINOS_IOC_VM_DESTROY == 0x4004b703U, "MINOS_IOC_VM_DESTROY");
 _Static_assert(MINOS_IOC_VM_START == 0x4004b704U, "MINOS_IOC_VM_START");
 _Static_assert(MINOS_IOC_VM_STOP == 0x4004b705U, "MINOS_IOC_VM_STOP");

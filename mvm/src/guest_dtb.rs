@@ -12,6 +12,12 @@ use crate::config::Gic;
 pub enum DtbError {
     #[error("the guest DTB: {0}")]
     Dts(DtsError),
+    #[error(
+        "the guest DTB has no GIC (an interrupt-controller compatible with arm,gic-v3 or a GICv2)"
+    )]
+    NoGic,
+    #[error("the guest DTB's GIC {0}: {1}")]
+    GicReg(String, &'static str),
     #[error("the guest DTB describes a {found} but the VM gets a {asked} (--gicv2/--gicv3)")]
     GicMismatch {
         found: &'static str,
@@ -125,22 +131,73 @@ fn add_power_button(t: &mut Tree) -> Result<(), DtsError> {
     Ok(())
 }
 
-/// Returns the patched DTB.
-pub fn patch(dtb: &[u8], p: &DtbParams) -> Result<Vec<u8>, DtbError> {
+/// Where the guest DTB puts its GIC: (distributor, redistributors or CPU interface).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GicPlacement {
+    pub kind: Gic,
+    pub dist: u64,
+    pub cpu: u64,
+}
+
+fn read_cells(cells: &[u32], n: u32) -> Option<(u64, &[u32])> {
+    let n = n as usize;
+    if cells.len() < n || n == 0 || n > 2 {
+        return None;
+    }
+    let v = cells[..n]
+        .iter()
+        .fold(0u64, |acc, &c| acc << 32 | u64::from(c));
+    Some((v, &cells[n..]))
+}
+
+/// The first GIC in the tree and its first two `reg` ranges. Its parents must map addresses
+/// one to one (no `ranges` translation), as in the guest DTBs mvm boots.
+fn find_gic(
+    node: &Node,
+    path: &str,
+    cells: (u32, u32),
+    root: bool,
+) -> Result<Option<GicPlacement>, DtbError> {
+    for c in &node.children {
+        let cpath = format!("{path}/{}", c.name);
+        if c.prop("interrupt-controller").is_some() {
+            if let Some(kind) = gic_kind(c) {
+                if !root {
+                    if let Some(r) = node.prop("ranges") {
+                        if !r.value.is_empty() {
+                            return Err(DtbError::GicReg(
+                                cpath,
+                                "sits behind a bus that translates addresses",
+                            ));
+                        }
+                    }
+                }
+                let reg = c
+                    .prop_cells("reg")
+                    .ok_or(DtbError::GicReg(cpath.clone(), "has no reg"))?;
+                let bad = || DtbError::GicReg(cpath.clone(), "needs two reg ranges");
+                let (dist, rest) = read_cells(&reg, cells.0).ok_or_else(bad)?;
+                let (_, rest) = read_cells(rest, cells.1).ok_or_else(bad)?;
+                let (cpu, _) = read_cells(rest, cells.0).ok_or_else(bad)?;
+                return Ok(Some(GicPlacement { kind, dist, cpu }));
+            }
+        }
+        if let Some(g) = find_gic(c, &cpath, c.cells(), false)? {
+            return Ok(Some(g));
+        }
+    }
+    Ok(None)
+}
+
+/// The patched DTB and where its GIC is (the hypervisor emulates it there).
+pub fn patch(dtb: &[u8], p: &DtbParams) -> Result<(Vec<u8>, GicPlacement), DtbError> {
     let mut t = Tree::from_dtb(dtb).map_err(DtbError::Dts)?;
-    let mut found = None;
-    t.root.walk(&mut |n| {
-        if n.prop("interrupt-controller").is_some() {
-            found = found.or(gic_kind(n));
-        }
-    });
-    if let Some(found) = found {
-        if found != p.gic {
-            return Err(DtbError::GicMismatch {
-                found: gic_name(found),
-                asked: gic_name(p.gic),
-            });
-        }
+    let gic = find_gic(&t.root, "", t.root.cells(), true)?.ok_or(DtbError::NoGic)?;
+    if gic.kind != p.gic {
+        return Err(DtbError::GicMismatch {
+            found: gic_name(gic.kind),
+            asked: gic_name(p.gic),
+        });
     }
     t.trim_cpus(p.vcpus as usize).map_err(DtbError::Dts)?;
     t.set_memory(&[(p.mem_base, p.mem_size)])
@@ -159,7 +216,7 @@ pub fn patch(dtb: &[u8], p: &DtbParams) -> Result<Vec<u8>, DtbError> {
         t.add_virtio_mmio(addr, intid).map_err(DtbError::Dts)?;
     }
     add_power_button(&mut t).map_err(DtbError::Dts)?;
-    t.to_dtb().map_err(DtbError::Dts)
+    Ok((t.to_dtb().map_err(DtbError::Dts)?, gic))
 }
 
 #[cfg(test)]
@@ -209,7 +266,16 @@ pub(crate) mod tests {
 
     #[test]
     fn patches_every_part() {
-        let out = Tree::from_dtb(&patch(&guest_dtb(), &params()).unwrap()).unwrap();
+        let (dtb, gic) = patch(&guest_dtb(), &params()).unwrap();
+        assert_eq!(
+            gic,
+            GicPlacement {
+                kind: Gic::V3,
+                dist: 0x800_0000,
+                cpu: 0x80a_0000
+            }
+        );
+        let out = Tree::from_dtb(&dtb).unwrap();
         let cpus = out.node("/cpus").unwrap();
         let names: Vec<_> = cpus.children.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["cpu@0", "cpu@1"]);
@@ -249,7 +315,7 @@ pub(crate) mod tests {
 
     #[test]
     fn dtc_reads_the_patched_dtb() {
-        let dtb = patch(&guest_dtb(), &params()).unwrap();
+        let (dtb, _) = patch(&guest_dtb(), &params()).unwrap();
         let dts = dts::dtc::decompile(&dtb).unwrap();
         // dtc prints this string list with its NUL separator.
         assert!(
@@ -265,7 +331,7 @@ pub(crate) mod tests {
             initrd: None,
             ..params()
         };
-        let out = Tree::from_dtb(&patch(&guest_dtb(), &p).unwrap()).unwrap();
+        let out = Tree::from_dtb(&patch(&guest_dtb(), &p).unwrap().0).unwrap();
         let chosen = out.node("/chosen").unwrap();
         assert!(chosen.prop("linux,initrd-start").is_none());
         assert!(chosen.prop("linux,initrd-end").is_none());
@@ -290,6 +356,14 @@ pub(crate) mod tests {
         );
         let e = patch(b"garbage", &params()).unwrap_err().to_string();
         assert!(e.starts_with("the guest DTB: not a valid DTB"), "{e}");
+        let no_gic = GUEST_DTS.replace("interrupt-controller;", "");
+        let dtb = dts::dtc::compile_source(no_gic.as_bytes(), None).unwrap();
+        let e = patch(&dtb, &params()).unwrap_err().to_string();
+        assert!(e.contains("has no GIC"), "{e}");
+        let one_reg = GUEST_DTS.replace(", <0x0 0x80a0000 0x0 0xf60000>", "");
+        let dtb = dts::dtc::compile_source(one_reg.as_bytes(), None).unwrap();
+        let e = patch(&dtb, &params()).unwrap_err().to_string();
+        assert!(e.contains("needs two reg ranges"), "{e}");
     }
 
     #[test]

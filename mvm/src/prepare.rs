@@ -13,6 +13,8 @@ pub struct Prepared {
     pub mem_base: u64,
     pub dtb: Vec<u8>,
     pub bootargs: String,
+    /// Where the guest DTB puts the GIC the hypervisor must emulate.
+    pub gic: crate::guest_dtb::GicPlacement,
     /// (spec, register window, INTID) per -V device.
     pub virtio: Vec<(VirtioSpec, u64, u32)>,
 }
@@ -64,10 +66,11 @@ pub fn prepare(cfg: &VmConfig, g: &GuestImages) -> anyhow::Result<Prepared> {
         virtio: virtio.iter().map(|&(_, a, i)| (a, i)).collect(),
         gic: cfg.gic,
     };
-    let dtb = guest_dtb::patch(&g.dtb, &params)?;
+    let (dtb, gic) = guest_dtb::patch(&g.dtb, &params)?;
     let prepared = Prepared {
         mem_base: g.mem_base,
         dtb,
+        gic,
         bootargs,
         virtio,
     };

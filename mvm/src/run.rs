@@ -35,6 +35,15 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
         ));
     }
     info(&format!("add cmdline - {}", p.bootargs));
+    info(&format!(
+        "vgic: distributor {:#x}, {} {:#x}",
+        p.gic.dist,
+        match cfg.gic {
+            Gic::V2 => "cpu interface",
+            Gic::V3 => "redistributors",
+        },
+        p.gic.cpu
+    ));
 
     let dev = Minos::open()?;
     check_memory(&dev, &cfg)?;
@@ -81,6 +90,8 @@ fn create_and_start(
         mem_size: cfg.mem_size,
         entry: g.entry,
         setup_data: g.dtb_addr,
+        gic_dist: p.gic.dist,
+        gic_cpu: p.gic.cpu,
         ..VmCreate::default()
     };
     set_name(&mut req.name, &cfg.name);
