@@ -203,7 +203,7 @@ abi_struct! {
 
 abi_struct! {
     /// One pending virtio request (`VIRTIO_FETCH` array element).
-    VirtioRequest as "minos_virtio_request", size 24 {
+    VirtioRequest as "minos_virtio_request", size 32 {
         vmid: u32 => "__u32",
         /// Device index in the VM.
         device: u32 => "__u32",
@@ -213,6 +213,9 @@ abi_struct! {
         offset: u32 => "__u32",
         /// Value written (writes).
         value: u64 => "__u64",
+        /// Access width in bytes (1, 2 or 4; config space may be read in any of them).
+        width: u32 => "__u32",
+        reserved: u32 => "__u32",
     }
 }
 

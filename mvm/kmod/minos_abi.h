@@ -221,6 +221,9 @@ struct minos_virtio_request {
 	__u32 offset;
 	/* Value written (writes). */
 	__u64 value;
+	/* Access width in bytes (1, 2 or 4; config space may be read in any of them). */
+	__u32 width;
+	__u32 reserved;
 };
 
 /*
@@ -319,12 +322,14 @@ _Static_assert(sizeof(struct minos_virtio_ack) == 16, "struct minos_virtio_ack s
 _Static_assert(__builtin_offsetof(struct minos_virtio_ack, vmid) == 0, "minos_virtio_ack.vmid");
 _Static_assert(__builtin_offsetof(struct minos_virtio_ack, device) == 4, "minos_virtio_ack.device");
 _Static_assert(__builtin_offsetof(struct minos_virtio_ack, value) == 8, "minos_virtio_ack.value");
-_Static_assert(sizeof(struct minos_virtio_request) == 24, "struct minos_virtio_request size");
+_Static_assert(sizeof(struct minos_virtio_request) == 32, "struct minos_virtio_request size");
 _Static_assert(__builtin_offsetof(struct minos_virtio_request, vmid) == 0, "minos_virtio_request.vmid");
 _Static_assert(__builtin_offsetof(struct minos_virtio_request, device) == 4, "minos_virtio_request.device");
 _Static_assert(__builtin_offsetof(struct minos_virtio_request, kind) == 8, "minos_virtio_request.kind");
 _Static_assert(__builtin_offsetof(struct minos_virtio_request, offset) == 12, "minos_virtio_request.offset");
 _Static_assert(__builtin_offsetof(struct minos_virtio_request, value) == 16, "minos_virtio_request.value");
+_Static_assert(__builtin_offsetof(struct minos_virtio_request, width) == 24, "minos_virtio_request.width");
+_Static_assert(__builtin_offsetof(struct minos_virtio_request, reserved) == 28, "minos_virtio_request.reserved");
 _Static_assert(sizeof(struct minos_ioeventfd) == 16, "struct minos_ioeventfd size");
 _Static_assert(__builtin_offsetof(struct minos_ioeventfd, vmid) == 0, "minos_ioeventfd.vmid");
 _Static_assert(__builtin_offsetof(struct minos_ioeventfd, device) == 4, "minos_ioeventfd.device");

@@ -7,15 +7,37 @@ use std::time::Duration;
 
 use minos_abi::types::VirtioAck;
 
+use crate::block::Block;
 use crate::console::Console;
 use crate::driver::Driver;
 use crate::virtqueue::GuestMem;
 
 const DRIVER_TOKEN: u64 = u64::MAX;
 
+/// One device's backend.
+pub enum Backend {
+    Console(Console),
+    Block(Block),
+}
+
+impl Backend {
+    fn index(&self) -> u32 {
+        match self {
+            Backend::Console(c) => c.index,
+            Backend::Block(b) => b.index,
+        }
+    }
+    fn vmid(&self) -> u32 {
+        match self {
+            Backend::Console(c) => c.vmid,
+            Backend::Block(b) => b.vmid,
+        }
+    }
+}
+
 pub struct Backends {
     epoll: OwnedFd,
-    consoles: Vec<(Console, OwnedFd)>,
+    devices: Vec<(Backend, OwnedFd)>,
 }
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -33,7 +55,7 @@ impl Backends {
             unsafe { OwnedFd::from_raw_fd(check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
         let b = Backends {
             epoll,
-            consoles: Vec::new(),
+            devices: Vec::new(),
         };
         if let Some(fd) = request_fd {
             b.watch(fd, DRIVER_TOKEN)?;
@@ -53,8 +75,9 @@ impl Backends {
         Ok(())
     }
 
-    /// Adds a console: its queue notifications arrive on a new eventfd bound in the driver.
-    pub fn add_console(&mut self, dev: &dyn Driver, con: Console) -> anyhow::Result<()> {
+    /// Adds a device: its queue notifications arrive on a new eventfd bound in the driver;
+    /// a console's pty is watched too.
+    pub fn add(&mut self, dev: &dyn Driver, backend: Backend) -> anyhow::Result<()> {
         // SAFETY: a new descriptor, owned right away.
         let efd = unsafe {
             OwnedFd::from_raw_fd(check(libc::eventfd(
@@ -62,17 +85,19 @@ impl Backends {
                 libc::EFD_NONBLOCK | libc::EFD_CLOEXEC,
             ))?)
         };
-        dev.ioeventfd(con.vmid, con.index, efd.as_raw_fd())?;
-        let n = self.consoles.len() as u64;
+        dev.ioeventfd(backend.vmid(), backend.index(), efd.as_raw_fd())?;
+        let n = self.devices.len() as u64;
         self.watch(efd.as_raw_fd(), 2 * n)?;
-        self.watch(con.pty.master.as_raw_fd(), 2 * n + 1)?;
-        self.consoles.push((con, efd));
+        if let Backend::Console(con) = &backend {
+            self.watch(con.pty.master.as_raw_fd(), 2 * n + 1)?;
+        }
+        self.devices.push((backend, efd));
         Ok(())
     }
 
     #[cfg(test)]
-    pub fn consoles(&self) -> usize {
-        self.consoles.len()
+    pub fn len(&self) -> usize {
+        self.devices.len()
     }
 
     /// Waits up to `timeout` for device work and does it.
@@ -103,8 +128,9 @@ impl Backends {
             let token = ev.u64;
             if token == DRIVER_TOKEN {
                 for r in dev.read_requests()? {
-                    match self.consoles.iter_mut().find(|(c, _)| c.index == r.device) {
-                        Some((con, _)) => con.request(dev, &r)?,
+                    match self.devices.iter_mut().find(|(b, _)| b.index() == r.device) {
+                        Some((Backend::Console(con), _)) => con.request(dev, &r)?,
+                        Some((Backend::Block(blk), _)) => blk.request(dev, &r)?,
                         // A device without a backend: do not leave its vCPU waiting.
                         None => dev.virtio_ack(&VirtioAck {
                             vmid: r.vmid,
@@ -115,21 +141,23 @@ impl Backends {
                 }
                 continue;
             }
-            let Some((con, efd)) = self.consoles.get_mut((token / 2) as usize) else {
+            let Some((backend, efd)) = self.devices.get_mut((token / 2) as usize) else {
                 continue;
             };
-            if token % 2 == 0 {
+            let input = token % 2 == 1;
+            if !input {
                 let mut count = [0u8; 8];
                 // SAFETY: an eventfd read of its 8-byte counter into a local buffer.
                 unsafe { libc::read(efd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
-                dev.with_ram(vmid, &mut |ram, base| {
-                    con.notify(dev, &mut GuestMem { ram, base })
-                })?;
-            } else {
-                dev.with_ram(vmid, &mut |ram, base| {
-                    con.input(dev, &mut GuestMem { ram, base })
-                })?;
             }
+            dev.with_ram(vmid, &mut |ram, base| {
+                let mem = &mut GuestMem { ram, base };
+                match &mut *backend {
+                    Backend::Console(con) if input => con.input(dev, mem),
+                    Backend::Console(con) => con.notify(dev, mem),
+                    Backend::Block(blk) => blk.notify(dev, mem),
+                }
+            })?;
         }
         Ok(())
     }

@@ -159,6 +159,8 @@ mod tests {
             kind: RequestKind::StatusWrite as u32,
             offset: 0x70,
             value,
+            width: 4,
+            reserved: 0,
         }
     }
 

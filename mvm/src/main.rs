@@ -2,6 +2,7 @@
 //! through `/dev/minos` (minos.ko), and lists, destroys, restarts and shuts them down.
 
 mod backends;
+mod block;
 mod cli;
 mod config;
 mod console;

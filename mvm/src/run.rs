@@ -6,7 +6,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use minos_abi::types::{set_name, VirtioDevice, VmCreate, VmState};
 
-use crate::backends::Backends;
+use std::path::Path;
+
+use crate::backends::{Backend, Backends};
+use crate::block::Block;
 use crate::config::{Gic, VmConfig};
 use crate::console::Console;
 use crate::dev::Minos;
@@ -169,9 +172,15 @@ fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Back
                 info("***********************************************");
                 info(&format!("virt-console backend redirected to {}", pty.path));
                 info("***********************************************");
-                backends.add_console(dev, Console::new(vmid, index, *intid, pty))?;
+                backends.add(
+                    dev,
+                    Backend::Console(Console::new(vmid, index, *intid, pty)),
+                )?;
             }
-            VirtioSpec::Block(_) => without_backend.push("virtio_blk"),
+            VirtioSpec::Block(path) => {
+                let blk = Block::open(vmid, index, *intid, Path::new(path))?;
+                backends.add(dev, Backend::Block(blk))?;
+            }
             VirtioSpec::Net(_) => without_backend.push("virtio_net"),
         }
     }
@@ -258,7 +267,7 @@ mod tests {
         check_memory(&fake, &cfg).unwrap();
         let (vmid, backends) = create_and_start(&fake, &cfg, &g, &p).unwrap();
         assert_eq!(vmid, 1);
-        assert_eq!(backends.consoles(), 1);
+        assert_eq!(backends.len(), 1);
         assert_eq!(*fake.calls.borrow(), ["create", "start 1"]);
         let vms = fake.vms.borrow();
         let (req, _, ram) = &vms[0];
