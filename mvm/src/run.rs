@@ -48,6 +48,8 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
         p.gic.cpu
     ));
 
+    check_backing_files(&cfg)?;
+
     let dev = Minos::open()?;
     check_memory(&dev, &cfg)?;
     let signals = Signals::block()?;
@@ -64,6 +66,20 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
     }
     let (vmid, mut backends) = create_and_start(&dev, &cfg, &g, &p)?;
     supervise(&dev, vmid, &cfg, &signals, &mut backends)
+}
+
+/// Every virtio_blk file must open read-write before a VM is created for it.
+fn check_backing_files(cfg: &VmConfig) -> anyhow::Result<()> {
+    for spec in &cfg.virtio {
+        if let VirtioSpec::Block(path) = spec {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("virtio_blk: cannot open {path}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn check_memory(dev: &dyn Driver, cfg: &VmConfig) -> anyhow::Result<()> {
