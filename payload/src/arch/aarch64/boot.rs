@@ -592,7 +592,9 @@ pub fn kick_pcpu(hyp: &Hyp, v: usize) {
     };
     let mpidr = hyp.board.cpus.as_slice()[p];
     let entry = secondary_entry as *const () as u64;
-    loop {
+    // A pCPU on its way to CPU_OFF gets there in a few hundred instructions; one that never
+    // does (firmware refused its CPU_OFF) must not hang the caller.
+    for _ in 0..1_000_000 {
         let r = regs::smc(0xc400_0003, mpidr, entry, p as u64) as i64;
         if r == psci::SUCCESS || !hyp.vm0.psci.is_pending(v) {
             return;
@@ -603,6 +605,7 @@ pub fn kick_pcpu(hyp: &Hyp, v: usize) {
         }
         core::hint::spin_loop();
     }
+    error!("cpu{} neither powers off nor picks up vCPU {}", p, v);
 }
 
 fn enter_vcpu(hyp: &Hyp, v: usize, entry: u64, x0: u64) -> ! {
