@@ -10,7 +10,8 @@ use minos_abi::types::VirtioAck;
 use crate::block::Block;
 use crate::console::Console;
 use crate::driver::Driver;
-use crate::virtqueue::GuestMem;
+use crate::log::warn;
+use crate::virtqueue::{GuestMem, QueueError};
 
 const DRIVER_TOKEN: u64 = u64::MAX;
 
@@ -150,14 +151,22 @@ impl Backends {
                 // SAFETY: an eventfd read of its 8-byte counter into a local buffer.
                 unsafe { libc::read(efd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
             }
-            dev.with_ram(vmid, &mut |ram, base| {
+            let res = dev.with_ram(vmid, &mut |ram, base| {
                 let mem = &mut GuestMem { ram, base };
                 match &mut *backend {
                     Backend::Console(con) if input => con.input(dev, mem),
                     Backend::Console(con) => con.notify(dev, mem),
                     Backend::Block(blk) => blk.notify(dev, mem),
                 }
-            })?;
+            });
+            if let Err(e) = res {
+                // A guest that corrupts its own queues gets a warning, not a dead mvm: its
+                // other devices (and this one, once it behaves) go on.
+                match e.downcast_ref::<QueueError>() {
+                    Some(q) => warn(&format!("vm-{vmid} device {}: {q}", backend.index())),
+                    None => return Err(e),
+                }
+            }
         }
         Ok(())
     }

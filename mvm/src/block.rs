@@ -8,7 +8,7 @@ use std::path::Path;
 use minos_abi::types::{IrqLevel, IrqLine, RequestKind, VirtioAck, VirtioRequest};
 
 use crate::driver::Driver;
-use crate::virtqueue::{fill, gather, Chain, GuestMem, Queue};
+use crate::virtqueue::{fill, gather, Chain, GuestMem, Queue, QueueError};
 
 const DRIVER_OK: u64 = 4;
 const SECTOR: u64 = 512;
@@ -115,7 +115,7 @@ impl Block {
     fn serve(&mut self, mem: &mut GuestMem, chain: &Chain) -> anyhow::Result<u32> {
         let Some(&(status_addr, status_len)) = chain.writable.last().or(chain.readable.last())
         else {
-            anyhow::bail!("virtio_blk: empty descriptor chain");
+            return Err(QueueError::Malformed("empty descriptor chain").into());
         };
         let status_at = status_addr + u64::from(status_len) - 1;
         let out = gather(mem, chain)?;

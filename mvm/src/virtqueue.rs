@@ -23,6 +23,8 @@ pub enum QueueError {
     ReadAfterWrite,
     #[error("the guest made {0} buffers available at once, more than the queue holds")]
     TooManyAvailable(u16),
+    #[error("malformed request: {0}")]
+    Malformed(&'static str),
 }
 
 /// A VM's RAM as mvm maps it: byte 0 is guest IPA `base`.
