@@ -31,6 +31,8 @@ pub enum DevError {
 /// An open `/dev/minos`.
 pub struct Minos {
     file: File,
+    /// The last VM RAM mapped, kept for the device loop (which touches it on every event).
+    ram: std::cell::RefCell<Option<(u32, GuestRam)>>,
 }
 
 impl Minos {
@@ -49,7 +51,10 @@ impl Minos {
                 io::ErrorKind::NotFound => DevError::NotLoaded(path.display().to_string()),
                 _ => DevError::Open(path.display().to_string(), e),
             })?;
-        let dev = Minos { file };
+        let dev = Minos {
+            file,
+            ram: std::cell::RefCell::new(None),
+        };
         let driver = dev.version()?;
         if !minos_abi::compatible(driver) {
             return Err(DevError::Version { driver });
@@ -198,6 +203,25 @@ impl Minos {
         }
         let count = n as usize / std::mem::size_of::<VirtioRequest>();
         Ok(buf[..count].to_vec())
+    }
+
+    /// Runs `f` on a VM's RAM, mapping it on first use and keeping the mapping.
+    pub fn with_cached_ram<T>(
+        &self,
+        vmid: u32,
+        f: impl FnOnce(&mut GuestRam) -> T,
+    ) -> Result<T, DevError> {
+        let mut cache = self.ram.borrow_mut();
+        let entry = match cache.take() {
+            Some((id, ram)) if id == vmid => (id, ram),
+            other => {
+                // Unmap the old one first: both may not fit at once.
+                drop(other);
+                (vmid, self.map_ram(vmid)?)
+            }
+        };
+        let (_, ram) = cache.insert(entry);
+        Ok(f(ram))
     }
 
     pub fn raw_fd(&self) -> RawFd {

@@ -63,9 +63,10 @@ impl Driver for Minos {
         vmid: u32,
         f: &mut dyn FnMut(&mut [u8], u64) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let mut ram = self.map_ram(vmid)?;
-        let base = ram.guest_base;
-        f(ram.as_mut_slice(), base)
+        self.with_cached_ram(vmid, |ram| {
+            let base = ram.guest_base;
+            f(ram.as_mut_slice(), base)
+        })?
     }
     fn ioeventfd(&self, vmid: u32, device: u32, fd: RawFd) -> Result<(), DevError> {
         Minos::ioeventfd(self, vmid, device, fd)
