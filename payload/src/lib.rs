@@ -14,9 +14,11 @@ pub mod inject;
 pub mod log;
 pub mod pagetable;
 pub mod psci;
+pub mod sched;
 pub mod spin;
 pub mod vm;
 pub mod vmdtb;
+pub mod vuart;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod arch;
