@@ -138,13 +138,15 @@ impl Call {
     }
 
     /// Decodes a call made by VM `caller` (0 is VM0): VM-management calls from any other VM
-    /// are `Denied`, so a guest can never reach a VM0 handler.
+    /// are `Denied` whatever their arguments, so a guest can never reach a VM0 handler nor
+    /// probe its argument checks.
     pub fn decode_from(caller: u32, x: [u64; 5]) -> Result<Call, HvcError> {
-        let call = Call::decode(x)?;
-        if caller != 0 && !hvc::allowed_for_any_vm(x[0] as u32) {
+        let fid = x[0] as u32;
+        let known = hvc::ALL.iter().any(|&(_, f)| f == fid);
+        if caller != 0 && known && !hvc::allowed_for_any_vm(fid) {
             return Err(HvcError::Denied);
         }
-        Ok(call)
+        Call::decode(x)
     }
 }
 
@@ -315,6 +317,13 @@ mod tests {
         let create = regs(hvc::VM_CREATE, [0x4700_0000, 0, 0, 0]);
         assert!(Call::decode_from(0, create).is_ok());
         assert_eq!(Call::decode_from(2, create), Err(HvcError::Denied));
+        // Denied before the arguments are looked at.
+        let bad_args = regs(hvc::VIRTIO_ACK, [0, u64::from(MAX_DEVICES), 0, 0]);
+        assert_eq!(Call::decode_from(2, bad_args), Err(HvcError::Denied));
+        assert_eq!(
+            Call::decode_from(0, bad_args),
+            Err(HvcError::InvalidParameter)
+        );
         assert!(Call::decode_from(2, regs(hvc::VERSION, [0; 4])).is_ok());
         assert!(Call::decode_from(2, regs(hvc::HYP_INFO, [0; 4])).is_ok());
         // Unknown stays NotSupported for everyone (no information about VM0-only calls).

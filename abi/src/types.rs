@@ -209,7 +209,8 @@ abi_struct! {
         device: u32 => "__u32",
         /// `RequestKind`.
         kind: u32 => "__u32",
-        /// Queue index (`QueueNotify`) or register offset (config accesses).
+        /// Queue index (`QueueNotify`), `0x70` (`Status` writes) or the offset into the
+        /// device's config space (config accesses: register 0x100 is offset 0).
         offset: u32 => "__u32",
         /// Value written (writes).
         value: u64 => "__u64",

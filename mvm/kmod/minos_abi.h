@@ -217,7 +217,7 @@ struct minos_virtio_request {
 	__u32 device;
 	/* `RequestKind`. */
 	__u32 kind;
-	/* Queue index (`QueueNotify`) or register offset (config accesses). */
+	/* Queue index (`QueueNotify`), `0x70` (`Status` writes) or the offset into the device's config space (config accesses: register 0x100 is offset 0). */
 	__u32 offset;
 	/* Value written (writes). */
 	__u64 value;

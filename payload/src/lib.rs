@@ -26,3 +26,5 @@ pub mod arch;
 /// The version printed in the banner.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod vgic;
+pub mod virtio_mmio;
+pub mod vmm;
