@@ -12,6 +12,10 @@ use super::irq_state::{Irq, LrSlot, MAX_LRS, NR_PRIVATE};
 use super::lr::{decode_v2, decode_v3, encode_v2, encode_v3, Lr, LrState};
 use super::{GicVersion, ListRegs, VcpuMask, Vgic};
 
+fn irq_live(g: &Vgic, vcpu: usize, id: u32) -> bool {
+    g.irq(vcpu, id).is_some_and(Irq::live)
+}
+
 /// Sort key, smaller first: active before pending, then priority, then INTID.
 fn key(irq: &Irq, id: u32) -> u32 {
     (u32::from(!irq.active) << 24) | (u32::from(irq.priority) << 16) | id
@@ -25,46 +29,29 @@ impl Vgic {
 
     /// Loads vCPU `vcpu`'s highest-priority interrupts into `lrs`. Call right before
     /// entering the vCPU.
+    #[inline]
     pub fn flush_lrs(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
         if vcpu >= self.cfg.nr_vcpus {
             return;
         }
+        // Nothing changed since a flush that found nothing, and the list registers are
+        // empty (synced): this flush would find nothing either.
+        if !self.dirty.contains(vcpu) && self.vcpus[vcpu].lr_used == 0 {
+            debug_assert_eq!(self.candidates(vcpu, MAX_LRS).1, 0);
+            return;
+        }
+        self.flush_lrs_full(vcpu, lrs);
+    }
+
+    fn flush_lrs_full(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
         // A flush without a sync since the last one must not lose what is in flight.
         if self.vcpus[vcpu].lr_used != 0 {
             self.sync_lrs(vcpu, lrs);
         }
         let n = lrs.count().min(MAX_LRS);
-        let mut best = [(u32::MAX, 0u32); MAX_LRS];
-        let mut len = 0;
-        let mut overflow = false;
-        let mut offer = |k: u32, id: u32| {
-            if len < n {
-                len += 1;
-            } else if n == 0 || k >= best[n - 1].0 {
-                overflow = true;
-                return;
-            } else {
-                overflow = true;
-            }
-            // Insertion into the sorted prefix; the worst falls off the end when full.
-            let mut i = len - 1;
-            while i > 0 && best[i - 1].0 > k {
-                best[i] = best[i - 1];
-                i -= 1;
-            }
-            best[i] = (k, id);
-        };
-        for (id, irq) in self.vcpus[vcpu].private.iter().enumerate() {
-            if self.wants_lr(irq) {
-                offer(key(irq, id as u32), id as u32);
-            }
-        }
-        for s in self.live_spis() {
-            let irq = &self.spis[s];
-            if self.routes[s].dest == Some(vcpu as u8) && self.wants_lr(irq) {
-                let id = s as u32 + NR_PRIVATE as u32;
-                offer(key(irq, id), id);
-            }
+        let (best, len, mut overflow) = self.candidates(vcpu, n);
+        if len == 0 && !overflow {
+            self.dirty.0 &= !VcpuMask::single(vcpu).0;
         }
 
         let mut used = 0u64;
@@ -90,6 +77,56 @@ impl Vgic {
         // Underflow fires when at most one list register is valid, so it is only useful
         // (and not a storm) with two or more loaded.
         lrs.set_underflow_irq(overflow && len >= 2);
+    }
+
+    /// The `n` best interrupts of vCPU `vcpu` to load, as (sort key, INTID) best first, how
+    /// many there are, and whether more wanted a list register.
+    fn candidates(&self, vcpu: usize, n: usize) -> ([(u32, u32); MAX_LRS], usize, bool) {
+        let st = &self.vcpus[vcpu];
+        debug_assert_eq!(
+            st.private_live,
+            st.private
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.live())
+                .fold(0, |m, (id, _)| m | 1 << id),
+            "private_live out of step"
+        );
+        let mut best = [(u32::MAX, 0u32); MAX_LRS];
+        let mut len = 0;
+        let mut overflow = false;
+        let mut offer = |k: u32, id: u32| {
+            if len < n {
+                len += 1;
+            } else if n == 0 || k >= best[n - 1].0 {
+                overflow = true;
+                return;
+            } else {
+                overflow = true;
+            }
+            // Insertion into the sorted prefix; the worst falls off the end when full.
+            let mut i = len - 1;
+            while i > 0 && best[i - 1].0 > k {
+                best[i] = best[i - 1];
+                i -= 1;
+            }
+            best[i] = (k, id);
+        };
+        // Only live interrupts can want a list register.
+        for id in VcpuMask(st.private_live.into()).iter() {
+            let irq = &st.private[id];
+            if self.wants_lr(irq) {
+                offer(key(irq, id as u32), id as u32);
+            }
+        }
+        for s in self.live_spis() {
+            let irq = &self.spis[s];
+            if self.routes[s].dest == Some(vcpu as u8) && self.wants_lr(irq) {
+                let id = s as u32 + NR_PRIVATE as u32;
+                offer(key(irq, id), id);
+            }
+        }
+        (best, len, overflow)
     }
 
     /// Moves interrupt `id` of `vcpu` into list-register form.
@@ -163,20 +200,27 @@ impl Vgic {
         };
         if id >= NR_PRIVATE as u32 {
             self.changed(vcpu, id);
+        } else {
+            self.track_live(vcpu, id, true);
         }
         lr
     }
 
     /// Reads vCPU `vcpu`'s list registers back into the model and empties them. Call right
     /// after every exit from the vCPU.
+    #[inline]
     pub fn sync_lrs(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
-        if vcpu >= self.cfg.nr_vcpus {
+        if vcpu >= self.cfg.nr_vcpus || self.vcpus[vcpu].lr_used == 0 {
             return;
         }
+        self.sync_lrs_full(vcpu, lrs);
+    }
+
+    fn sync_lrs_full(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
         let used = core::mem::take(&mut self.vcpus[vcpu].lr_used);
-        if used == 0 {
-            return;
-        }
+        // What the guest did with them changes the model, for any vCPU an SPI may have
+        // been re-routed to meanwhile.
+        self.dirty = VcpuMask::ALL;
         let elrsr = lrs.elrsr();
         for i in VcpuMask(used).iter() {
             let slot = self.vcpus[vcpu].lr[i];
@@ -237,6 +281,9 @@ impl Vgic {
             let kick = self.changed(vcpu, id);
             // Re-routed while in flight here: its new target must look again.
             self.deferred_kicks.0 |= kick.0 & !VcpuMask::single(vcpu).0;
+        } else {
+            let live = irq_live(self, vcpu, id);
+            self.track_live(vcpu, id, live);
         }
     }
 }

@@ -87,6 +87,8 @@ pub struct VcpuState {
     pub lr: [LrSlot; MAX_LRS],
     /// List registers written by the last flush and not yet synced.
     pub lr_used: u64,
+    /// Private interrupts that are [`Irq::live`], one bit each: flush looks only at these.
+    pub private_live: u32,
 }
 
 impl Default for VcpuState {
@@ -98,6 +100,7 @@ impl Default for VcpuState {
             processor_sleep: true,
             lr: [LrSlot::default(); MAX_LRS],
             lr_used: 0,
+            private_live: 0,
         }
     }
 }

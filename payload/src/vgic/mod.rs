@@ -189,6 +189,7 @@ pub struct VcpuMask(pub u64);
 
 impl VcpuMask {
     pub const EMPTY: VcpuMask = VcpuMask(0);
+    pub const ALL: VcpuMask = VcpuMask(u64::MAX);
 
     pub fn single(vcpu: usize) -> Self {
         if vcpu < MAX_VCPUS {
@@ -286,6 +287,12 @@ pub struct Vgic {
     /// Physical INTIDs to deactivate because the guest dropped their virtual state
     /// without an EOI (one bit per INTID 0..1023).
     hw_deactivations: [u64; 16],
+    /// Words of `hw_deactivations` that are not zero: polled after every exit.
+    hw_deactivation_words: u16,
+    /// vCPUs whose next flush may load something: cleared by a flush that found nothing,
+    /// set by every change to the model. Most exits (hypercalls, MMIO reads) change
+    /// nothing, and their flush is then a single test.
+    dirty: VcpuMask,
     /// HW-linked interrupts go to the list registers without the HW bit; their physical
     /// deactivation is queued when the guest's EOI comes back (EOI maintenance).
     sw_deactivate: bool,
@@ -325,6 +332,8 @@ impl Vgic {
             spi_live: vec![0; n.div_ceil(64)],
             deferred_kicks: VcpuMask::EMPTY,
             hw_deactivations: [0; 16],
+            hw_deactivation_words: 0,
+            dirty: VcpuMask::ALL,
             sw_deactivate: false,
         }
     }
@@ -344,6 +353,8 @@ impl Vgic {
         self.spi_live.fill(0);
         self.deferred_kicks = VcpuMask::EMPTY;
         self.hw_deactivations = [0; 16];
+        self.hw_deactivation_words = 0;
+        self.dirty = VcpuMask::ALL;
     }
 
     /// Where SPIs go out of reset: IROUTER resets to affinity 0 (vCPU 0); GICv2 ITARGETSR
@@ -453,6 +464,7 @@ impl Vgic {
         val: u64,
     ) -> Result<VcpuMask, VgicError> {
         self.check_access(vcpu, ipa, size)?;
+        self.dirty = VcpuMask::ALL;
         let val = if size == 8 {
             val
         } else {
@@ -476,6 +488,7 @@ impl Vgic {
         if vcpu >= self.cfg.nr_vcpus || self.cfg.version != GicVersion::V3 {
             return VcpuMask::EMPTY;
         }
+        self.dirty = VcpuMask::ALL;
         let req = sgi::decode_sgi1r(val);
         let targets = sgi::sgi1r_targets(&req, vcpu, self.cfg.nr_vcpus);
         let mut kick = VcpuMask::EMPTY;
@@ -495,6 +508,7 @@ impl Vgic {
         if intid < 16 {
             return VcpuMask::EMPTY;
         }
+        self.dirty = VcpuMask::ALL;
         let vcpu = if intid < NR_PRIVATE as u32 {
             match vcpu_hint {
                 Some(v) if v < self.cfg.nr_vcpus => v,
@@ -520,6 +534,7 @@ impl Vgic {
         if intid < 16 {
             return VcpuMask::EMPTY;
         }
+        self.dirty = VcpuMask::ALL;
         let vcpu = if intid < NR_PRIVATE as u32 {
             match vcpu_hint {
                 Some(v) if v < self.cfg.nr_vcpus => v,
@@ -557,7 +572,11 @@ impl Vgic {
             return false;
         }
         let st = &self.vcpus[vcpu];
-        if st.lr_used != 0 || st.private.iter().any(|i| self.signalable(i)) {
+        if st.lr_used != 0
+            || VcpuMask(st.private_live.into())
+                .iter()
+                .any(|id| self.signalable(&st.private[id]))
+        {
             return true;
         }
         self.live_spis()
@@ -573,6 +592,7 @@ impl Vgic {
     }
 
     /// Kicks discovered by [`Vgic::sync_lrs`] for other vCPUs; cleared by the call.
+    #[inline]
     pub fn take_deferred_kicks(&mut self) -> VcpuMask {
         core::mem::take(&mut self.deferred_kicks)
     }
@@ -582,15 +602,19 @@ impl Vgic {
     /// active state of a HW-linked interrupt, so its EOI will never reach the physical one.
     /// A PPI must be deactivated on the pCPU the vCPU runs on. Poll after `mmio_write` and
     /// `sync_lrs` until `None`.
+    #[inline]
     pub fn take_hw_deactivation(&mut self) -> Option<u32> {
-        for (w, bits) in self.hw_deactivations.iter_mut().enumerate() {
-            if *bits != 0 {
-                let b = bits.trailing_zeros();
-                *bits &= *bits - 1;
-                return Some(w as u32 * 64 + b);
-            }
+        if self.hw_deactivation_words == 0 {
+            return None;
         }
-        None
+        let w = self.hw_deactivation_words.trailing_zeros() as usize;
+        let bits = &mut self.hw_deactivations[w % 16];
+        let b = bits.trailing_zeros();
+        *bits &= bits.wrapping_sub(1);
+        if *bits == 0 {
+            self.hw_deactivation_words &= !(1 << w);
+        }
+        Some(w as u32 * 64 + b)
     }
 
     /// Software deactivation of forwarded interrupts: load them without the list register
@@ -604,11 +628,13 @@ impl Vgic {
     /// hangs in its first `sleep`). The hypervisor's own deactivation write re-evaluates.
     pub fn set_software_deactivation(&mut self, on: bool) {
         self.sw_deactivate = on;
+        self.dirty = VcpuMask::ALL;
     }
 
     fn queue_hw_deactivation(&mut self, pintid: u16) {
         let p = usize::from(pintid) % 1024;
         self.hw_deactivations[p / 64] |= 1 << (p % 64);
+        self.hw_deactivation_words |= 1 << (p / 64);
     }
 
     // ---- shared state helpers ----
@@ -660,20 +686,32 @@ impl Vgic {
             .flat_map(|(w, &bits)| VcpuMask(bits).iter().map(move |b| w * 64 + b))
     }
 
+    /// Records whether interrupt `id` (in `vcpu`'s view) is live in `spi_live` or the
+    /// vCPU's `private_live`.
+    fn track_live(&mut self, vcpu: usize, id: u32, live: bool) {
+        if id >= NR_PRIVATE as u32 {
+            let s = (id - NR_PRIVATE as u32) as usize;
+            let (w, b) = (s / 64, s % 64);
+            if live {
+                self.spi_live[w] |= 1 << b;
+            } else {
+                self.spi_live[w] &= !(1 << b);
+            }
+        } else if let Some(st) = self.vcpus.get_mut(vcpu) {
+            if live {
+                st.private_live |= 1 << id;
+            } else {
+                st.private_live &= !(1 << id);
+            }
+        }
+    }
+
     /// Book-keeping after interrupt `id` (in `vcpu`'s view) changed; returns who to kick.
     fn changed(&mut self, vcpu: usize, id: u32) -> VcpuMask {
         let Some(irq) = self.irq(vcpu, id).copied() else {
             return VcpuMask::EMPTY;
         };
-        if id >= NR_PRIVATE as u32 {
-            let s = (id - NR_PRIVATE as u32) as usize;
-            let (w, b) = (s / 64, s % 64);
-            if irq.live() {
-                self.spi_live[w] |= 1 << b;
-            } else {
-                self.spi_live[w] &= !(1 << b);
-            }
-        }
+        self.track_live(vcpu, id, irq.live());
         let mut kick = VcpuMask::EMPTY;
         if irq.in_lr {
             kick |= VcpuMask::single(irq.lr_vcpu.into());
