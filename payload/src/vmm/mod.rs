@@ -43,10 +43,12 @@
 //! Every argument is checked before anything is allocated, every failure part-way through
 //! creation rolls back what was built, and `VM_DESTROY` returns every block to the pool.
 
+mod block_pool;
 mod platform;
 #[cfg(test)]
 mod tests;
 
+pub use block_pool::{BlockPool, FreeError};
 pub use platform::{Config, ConfigError, GicSpec, Platform};
 
 use alloc::vec::Vec;

@@ -20,9 +20,8 @@ enum Fail {
     Vcpus,
 }
 
-#[derive(Default)]
 struct Fake {
-    free: BTreeSet<u64>,
+    pool: BlockPool,
     /// A pool that hands out a block it should not (a bug the Vmm must catch).
     rogue: Option<u64>,
     fail: Option<Fail>,
@@ -40,12 +39,21 @@ struct Fake {
 
 impl Fake {
     fn new() -> Self {
+        let pool_ram = POOL_BASE..POOL_BASE + POOL_BLOCKS * MEM_ALIGN;
         Fake {
-            free: (0..POOL_BLOCKS)
-                .map(|i| POOL_BASE + i * MEM_ALIGN)
-                .collect(),
+            pool: BlockPool::carve(&[pool_ram], &[]),
+            rogue: None,
+            fail: None,
+            stage2: BTreeMap::new(),
+            vm0_maps: BTreeMap::new(),
+            vgic: BTreeMap::new(),
+            vcpus: BTreeMap::new(),
+            running: BTreeSet::new(),
+            irqs: Vec::new(),
+            buttons: Vec::new(),
+            completed: Vec::new(),
+            notify: false,
             ram: vec![0; VM0_RAM_SIZE as usize],
-            ..Fake::default()
         }
     }
 
@@ -67,19 +75,19 @@ impl Fake {
 
 impl Platform for Fake {
     fn pool_total(&self) -> u64 {
-        POOL_BLOCKS * MEM_ALIGN
+        self.pool.total()
     }
     fn pool_free(&self) -> u64 {
-        self.free.len() as u64 * MEM_ALIGN
+        self.pool.free()
     }
     fn alloc_block(&mut self) -> Option<u64> {
         if let Some(r) = self.rogue.take() {
             return Some(r);
         }
-        self.free.pop_first()
+        self.pool.alloc()
     }
     fn free_block(&mut self, pa: u64) {
-        assert!(self.free.insert(pa), "double free of {pa:#x}");
+        self.pool.release(pa).unwrap();
     }
     fn stage2_create(&mut self, vmid: u32, base: u64, blocks: &[u64]) -> Result<(), HvcError> {
         self.step(Fail::Stage2)?;
