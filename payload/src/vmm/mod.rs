@@ -20,8 +20,10 @@
 //!   - [`MmioOutcome::Blocked`]: **the vCPU blocks** — save `Rt`/width/sign-extension with the
 //!     vCPU, do not step the PC yet, and tell the scheduler to block it (`RunQueue::block`)
 //!     and pick another vCPU; the pCPU never waits at EL2 for VM0;
-//!   - [`MmioOutcome::Retry`]: another vCPU's request on that device is outstanding; do not
-//!     step the PC and yield (`RunQueue::preempt`): the vCPU re-executes the access later.
+//!   - [`MmioOutcome::Retry`]: another vCPU's request on that device is outstanding (the ABI
+//!     allows one per device); do not step the PC and block the vCPU like `Blocked`. When the
+//!     outstanding request is answered the Vmm calls [`Platform::rerun_mmio`] for it: make it
+//!     runnable with the PC unchanged, so it re-executes the access (no vCPU spins on it).
 //! - **mvm's answer resumes it**: mvm's `VIRTIO_ACK` reaches [`Vmm::hvc`] on VM0's pCPU, which
 //!   calls [`Platform::complete_mmio`]`(vmid, vcpu, value)`: write `value` into the saved `Rt`
 //!   (reads), step the PC, `RunQueue::wake` the vCPU and kick its pCPU with an SGI if it idles.
@@ -81,7 +83,8 @@ pub enum MmioOutcome {
     Done(u64),
     /// The vCPU waits for mvm: block it; [`Platform::complete_mmio`] resumes it.
     Blocked,
-    /// Re-execute the access later (yield).
+    /// Block the vCPU without stepping its PC; [`Platform::rerun_mmio`] wakes it to
+    /// re-execute the access.
     Retry,
 }
 
@@ -93,6 +96,9 @@ struct Device {
     notify: u32,
     /// The outstanding blocking request: who waits, and whether mvm has fetched it.
     waiter: Option<Waiter>,
+    /// vCPUs (bit per vCPU) whose blocking access found `waiter` taken: they re-execute it
+    /// once `waiter` is answered.
+    retry: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -141,6 +147,7 @@ impl Guest {
             d.regs.cancel();
             d.waiter = None;
             d.notify = 0;
+            d.retry = 0;
         }
     }
 }
@@ -557,6 +564,7 @@ impl<P: Platform> Vmm<P> {
             intid: d.intid,
             notify: 0,
             waiter: None,
+            retry: 0,
         });
         Ok(g.devices.len() as u32 - 1)
     }
@@ -569,7 +577,11 @@ impl<P: Platform> Vmm<P> {
             .ok_or(HvcError::InvalidParameter)?;
         let w = d.waiter.take().ok_or(HvcError::BadState)?;
         let v = d.regs.complete(value).unwrap_or(0);
+        let retry = core::mem::take(&mut d.retry);
         self.platform.complete_mmio(vmid, w.vcpu, v);
+        for vcpu in (0..32).filter(|i| retry >> i & 1 != 0) {
+            self.platform.rerun_mmio(vmid, vcpu);
+        }
         self.update_notify();
         Ok(())
     }
@@ -602,7 +614,14 @@ impl<P: Platform> Vmm<P> {
         };
         let out = match d.regs.access(access) {
             Effect::Done(v) => return MmioOutcome::Done(v),
-            Effect::Retry => return MmioOutcome::Retry,
+            Effect::Retry => {
+                if vcpu < 32 {
+                    d.retry |= 1 << vcpu;
+                    return MmioOutcome::Retry;
+                }
+                // No vCPU this high exists (MAX_VCPUS is 8): nothing would wake it.
+                return MmioOutcome::Done(0);
+            }
             Effect::Notify(q) => {
                 d.notify |= 1 << q;
                 MmioOutcome::Done(0)

@@ -66,6 +66,9 @@ pub trait Platform {
     /// `value` into its destination register; the vCPU steps past the access and becomes
     /// runnable (kicking its pCPU).
     fn complete_mmio(&mut self, vmid: u32, vcpu: u32, value: u64);
+    /// vCPU `vcpu` of VM `vmid`, blocked after [`MmioOutcome::Retry`](super::MmioOutcome),
+    /// becomes runnable with its PC unchanged: it re-executes the access.
+    fn rerun_mmio(&mut self, vmid: u32, vcpu: u32);
 
     /// Raises (`true`) or lowers VM0's notification interrupt (requests pending for
     /// `VIRTIO_FETCH`).

@@ -33,6 +33,7 @@ struct Fake {
     irqs: Vec<(u32, u32, IrqLevel)>,
     buttons: Vec<u32>,
     completed: Vec<(u32, u32, u64)>,
+    reruns: Vec<(u32, u32)>,
     notify: bool,
     ram: Vec<u8>,
 }
@@ -52,6 +53,7 @@ impl Fake {
             irqs: Vec::new(),
             buttons: Vec::new(),
             completed: Vec::new(),
+            reruns: Vec::new(),
             notify: false,
             ram: vec![0; VM0_RAM_SIZE as usize],
         }
@@ -140,6 +142,9 @@ impl Platform for Fake {
     }
     fn complete_mmio(&mut self, vmid: u32, vcpu: u32, value: u64) {
         self.completed.push((vmid, vcpu, value));
+    }
+    fn rerun_mmio(&mut self, vmid: u32, vcpu: u32) {
+        self.reruns.push((vmid, vcpu));
     }
     fn vm0_notify(&mut self, pending: bool) {
         self.notify = pending;
@@ -686,8 +691,10 @@ fn status_and_config_block_until_mvm_acks() {
     );
     assert!(!v.platform().notify, "fetched, not pending any more");
     assert!(fetch(&mut v, 4).is_empty(), "handed out once");
+    assert!(v.platform().reruns.is_empty(), "vCPU 0 waits, not spins");
     ok(call(&mut v, hvc::VIRTIO_ACK, [vid, 0, 0x1_2345, 0]));
     assert_eq!(v.platform().completed, [(id, 1, 0x2345)]);
+    assert_eq!(v.platform().reruns, [(id, 0)], "vCPU 0 tries again");
     assert_eq!(
         fails(call(&mut v, hvc::VIRTIO_ACK, [vid, 0, 0, 0])),
         HvcError::BadState,
