@@ -239,7 +239,8 @@ fn smccc(hyp: &Hyp, frame: &mut Frame, conduit: &str) {
             }
         }
         Outcome::Off => {
-            info!("vm0 vcpu{} off", v);
+            // Routine: at info level it interleaves with the guest's output on the shared UART.
+            crate::debug!("vm0 vcpu{} off", v);
             wait_for_cpu_on(hyp, v)
         }
         Outcome::SystemOff => {
