@@ -822,3 +822,133 @@ fn fetch_respects_capacity_page_and_takes_turns() {
     assert!(v.platform().notify, "a failed fetch loses nothing");
     assert_eq!(fetch(&mut v, 10).len(), 1);
 }
+
+/// mvm's side as its backends behave: a block device's config space and the queue it read at
+/// `DRIVER_OK`.
+struct MvmModel {
+    capacity: u64,
+    queue: Option<[u64; 4]>,
+}
+
+impl MvmModel {
+    /// One pass of mvm's loop: fetch, answer each blocking request; the queues notified.
+    fn serve(&mut self, v: &mut Vmm<Fake>) -> Vec<u32> {
+        let mut notified = Vec::new();
+        for r in fetch(v, 16) {
+            let value = match RequestKind::from_u32(r.kind).unwrap() {
+                RequestKind::QueueNotify => {
+                    notified.push(r.offset);
+                    continue;
+                }
+                RequestKind::ConfigRead => {
+                    let cfg = self.capacity.to_le_bytes();
+                    let (o, w) = (r.offset as usize, r.width as usize);
+                    let mut b = [0u8; 8];
+                    b[..w].copy_from_slice(&cfg[o..o + w]);
+                    u64::from_le_bytes(b)
+                }
+                RequestKind::StatusWrite => {
+                    if r.value & 4 != 0 {
+                        let q = call(v, hvc::VIRTIO_QUEUE, [u64::from(r.vmid), 0, 0, 0]);
+                        self.queue = Some(q);
+                    }
+                    0
+                }
+                RequestKind::ConfigWrite => 0,
+            };
+            let a = [u64::from(r.vmid), u64::from(r.device), value, 0];
+            ok(call(v, hvc::VIRTIO_ACK, a));
+        }
+        notified
+    }
+
+    /// A guest access to device 0 of VM 1 by vCPU 0; a blocking one completes only through
+    /// mvm.
+    fn guest(&mut self, v: &mut Vmm<Fake>, offset: u32, width: u32, write: Option<u64>) -> u64 {
+        let a = Access {
+            offset: 0,
+            width,
+            write: write.is_some(),
+            value: write.unwrap_or(0),
+        };
+        match v.mmio(1, 0, 0x4000_0000 + u64::from(offset), a) {
+            MmioOutcome::Done(x) => x,
+            MmioOutcome::Blocked => {
+                assert!(v.platform().notify, "VM0 is told about {offset:#x}");
+                let before = v.platform().completed.len();
+                assert!(self.serve(v).is_empty());
+                let done = &v.platform().completed;
+                assert_eq!(done.len(), before + 1, "{offset:#x} answered");
+                done[before].2
+            }
+            o => panic!("{offset:#x}: {o:?}"),
+        }
+    }
+}
+
+/// A guest driver's probe as Linux's virtio_mmio does it, against mvm's way of answering.
+#[test]
+fn a_linux_style_probe_against_an_mvm_style_loop() {
+    let mut v = vmm();
+    let id = ok(create(&mut v, &params(8))) as u32;
+    let blk = VirtioDevice {
+        features: 1 << 32 | 1 << 6,
+        num_queues: 1,
+        ..device(id, 0)
+    };
+    ok(add(&mut v, &blk));
+    ok(call(&mut v, hvc::VM_START, [u64::from(id), 0, 0, 0]));
+    let capacity = 0x20_0000;
+    let mut m = MvmModel {
+        capacity,
+        queue: None,
+    };
+    let v = &mut v;
+
+    assert_eq!(m.guest(v, 0x000, 4, None), 0x7472_6976);
+    assert_eq!(m.guest(v, 0x004, 4, None), 2);
+    assert_eq!(m.guest(v, 0x008, 4, None), 2);
+    m.guest(v, 0x070, 4, Some(0));
+    m.guest(v, 0x070, 4, Some(1));
+    m.guest(v, 0x070, 4, Some(3));
+    m.guest(v, 0x014, 4, Some(1));
+    let hi = m.guest(v, 0x010, 4, None);
+    m.guest(v, 0x014, 4, Some(0));
+    let lo = m.guest(v, 0x010, 4, None);
+    assert_eq!(hi << 32 | lo, blk.features);
+    m.guest(v, 0x024, 4, Some(1));
+    m.guest(v, 0x020, 4, Some(1));
+    m.guest(v, 0x024, 4, Some(0));
+    m.guest(v, 0x020, 4, Some(1 << 6));
+    m.guest(v, 0x070, 4, Some(11));
+    assert_eq!(m.guest(v, 0x070, 4, None), 11, "FEATURES_OK kept");
+    // Capacity read as two 32-bit halves, the way Linux reads a 64-bit field.
+    let lo = m.guest(v, 0x100, 4, None);
+    let hi = m.guest(v, 0x104, 4, None);
+    assert_eq!(hi << 32 | lo, capacity);
+    assert_eq!(m.guest(v, 0x102, 1, None), 0x20, "one byte of it");
+    m.guest(v, 0x030, 4, Some(0));
+    assert_eq!(m.guest(v, 0x034, 4, None), 128);
+    m.guest(v, 0x038, 4, Some(128));
+    m.guest(v, 0x080, 4, Some(0x8020_0000));
+    m.guest(v, 0x090, 4, Some(0x8020_0800));
+    m.guest(v, 0x0a0, 4, Some(0x8020_1000));
+    m.guest(v, 0x044, 4, Some(1));
+    assert!(m.queue.is_none());
+    m.guest(v, 0x070, 4, Some(15));
+    assert_eq!(
+        m.queue,
+        Some([128 | 1 << 16, 0x8020_0000, 0x8020_0800, 0x8020_1000]),
+        "mvm saw the queue at DRIVER_OK"
+    );
+
+    // I/O: the notify does not block; mvm's used-buffer interrupt sets InterruptStatus.
+    m.guest(v, 0x050, 4, Some(0));
+    assert_eq!(m.serve(v), [0]);
+    ok(call(v, hvc::VM_IRQ, [u64::from(id), 32, 2, 0]));
+    assert_eq!(v.platform().irqs, [(id, 32, IrqLevel::Edge)]);
+    assert_eq!(m.guest(v, 0x060, 4, None), 1);
+    m.guest(v, 0x064, 4, Some(1));
+    assert_eq!(m.guest(v, 0x060, 4, None), 0);
+    assert!(!v.platform().notify, "nothing left for VM0");
+}
