@@ -29,7 +29,8 @@ impl Vgic {
 
     /// Loads vCPU `vcpu`'s highest-priority interrupts into `lrs`. Call right before
     /// entering the vCPU.
-    #[inline]
+    // Always inlined so the common exit pays a couple of loads and a branch, no call.
+    #[inline(always)]
     pub fn flush_lrs(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
         if vcpu >= self.cfg.nr_vcpus {
             return;
@@ -37,19 +38,24 @@ impl Vgic {
         // Nothing changed since a flush that found nothing, and the list registers are
         // empty (synced): this flush would find nothing either.
         if !self.dirty.contains(vcpu) && self.vcpus[vcpu].lr_used == 0 {
-            debug_assert_eq!(self.candidates(vcpu, MAX_LRS).1, 0);
+            debug_assert_eq!(
+                self.candidates(vcpu, MAX_LRS, &mut [(0, 0); MAX_LRS]),
+                (0, false)
+            );
             return;
         }
         self.flush_lrs_full(vcpu, lrs);
     }
 
+    #[inline(never)]
     fn flush_lrs_full(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
         // A flush without a sync since the last one must not lose what is in flight.
         if self.vcpus[vcpu].lr_used != 0 {
             self.sync_lrs(vcpu, lrs);
         }
         let n = lrs.count().min(MAX_LRS);
-        let (best, len, mut overflow) = self.candidates(vcpu, n);
+        let mut best = [(u32::MAX, 0u32); MAX_LRS];
+        let (len, mut overflow) = self.candidates(vcpu, n, &mut best);
         if len == 0 && !overflow {
             self.dirty.0 &= !VcpuMask::single(vcpu).0;
         }
@@ -79,9 +85,10 @@ impl Vgic {
         lrs.set_underflow_irq(overflow && len >= 2);
     }
 
-    /// The `n` best interrupts of vCPU `vcpu` to load, as (sort key, INTID) best first, how
-    /// many there are, and whether more wanted a list register.
-    fn candidates(&self, vcpu: usize, n: usize) -> ([(u32, u32); MAX_LRS], usize, bool) {
+    /// Fills `best` with the `n` best interrupts of vCPU `vcpu` to load, as (sort key,
+    /// INTID) best first; returns how many there are, and whether more wanted a list
+    /// register. (An out parameter: returning the array costs two copies.)
+    fn candidates(&self, vcpu: usize, n: usize, best: &mut [(u32, u32); MAX_LRS]) -> (usize, bool) {
         let st = &self.vcpus[vcpu];
         debug_assert_eq!(
             st.private_live,
@@ -92,7 +99,6 @@ impl Vgic {
                 .fold(0, |m, (id, _)| m | 1 << id),
             "private_live out of step"
         );
-        let mut best = [(u32::MAX, 0u32); MAX_LRS];
         let mut len = 0;
         let mut overflow = false;
         let mut offer = |k: u32, id: u32| {
@@ -126,7 +132,7 @@ impl Vgic {
                 offer(key(irq, id), id);
             }
         }
-        (best, len, overflow)
+        (len, overflow)
     }
 
     /// Moves interrupt `id` of `vcpu` into list-register form.
@@ -208,7 +214,7 @@ impl Vgic {
 
     /// Reads vCPU `vcpu`'s list registers back into the model and empties them. Call right
     /// after every exit from the vCPU.
-    #[inline]
+    #[inline(always)]
     pub fn sync_lrs(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
         if vcpu >= self.cfg.nr_vcpus || self.vcpus[vcpu].lr_used == 0 {
             return;
@@ -216,6 +222,7 @@ impl Vgic {
         self.sync_lrs_full(vcpu, lrs);
     }
 
+    #[inline(never)]
     fn sync_lrs_full(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
         let used = core::mem::take(&mut self.vcpus[vcpu].lr_used);
         // What the guest did with them changes the model, for any vCPU an SPI may have
