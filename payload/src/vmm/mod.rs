@@ -47,6 +47,7 @@
 
 mod block_pool;
 mod platform;
+pub mod stage2;
 #[cfg(test)]
 mod tests;
 
