@@ -44,6 +44,23 @@
 //!
 //! Every argument is checked before anything is allocated, every failure part-way through
 //! creation rolls back what was built, and `VM_DESTROY` returns every block to the pool.
+//!
+//! # Wiring it up (what the integration provides)
+//!
+//! - [`Config`]: `reserved` = the hypervisor region, VM0's RAM and every device range VM0 sees
+//!   (its IPA space is identity-mapped); `vm0_window` = a 2 MiB-aligned IPA range above all of
+//!   them (e.g. from 4 GiB up) where guest RAM appears in VM0 for mvm's `mmap`;
+//!   `static_vmids` = the ids of `/vms` VMs.
+//! - The pool: a [`BlockPool`] carved from the DTB's memory minus `reserved`; `alloc_block`
+//!   zeroes the block before returning it.
+//! - Stage 2 ([`stage2`]): `stage2_create` takes one more pool block for the guest's tables
+//!   ([`stage2::TablePages::from_block`], [`stage2::guest_stage2`]) and `stage2_destroy`
+//!   returns it; `vm0_map`/`vm0_unmap` use [`stage2::map_blocks`]/[`stage2::unmap_blocks`] on
+//!   VM0's table, then `TLBI VMALLS12E1IS` for VMID 0 (and for the guest's VMID on destroy).
+//! - vCPUs: each guest vCPU gets `CNTVOFF_EL2` = the counter at `vm_start`, so its virtual
+//!   timer starts at 0, and the vGIC `gic` asks for (`vgic::Vgic`, v2 or v3).
+//! - VM0's device tree gets the `minos,hypervisor` node (`minos_abi::VM0_DT_COMPATIBLE`) with
+//!   one free SPI, level high: the line [`Platform::vm0_notify`] drives.
 
 mod block_pool;
 mod platform;

@@ -34,7 +34,8 @@ pub trait Platform {
     fn free_block(&mut self, pa: u64);
 
     /// Builds VM `vmid`'s stage 2: `blocks[i]` at guest IPA `mem_base + i * 2 MiB`, normal
-    /// cacheable; nothing else mapped (device windows trap).
+    /// cacheable; nothing else mapped (device windows trap). Its table pages may come from one
+    /// more pool block (see `vmm::stage2::TablePages`), which `stage2_destroy` returns.
     fn stage2_create(&mut self, vmid: u32, mem_base: u64, blocks: &[u64]) -> Result<(), HvcError>;
     /// Frees VM `vmid`'s stage 2 and invalidates its TLB entries.
     fn stage2_destroy(&mut self, vmid: u32);
