@@ -7,6 +7,12 @@
 //! back, folds it into the model and empties the list registers, so the pCPU can run
 //! another vCPU. If more interrupts wait than there are list registers, the underflow
 //! maintenance interrupt brings the vCPU back out to refill them.
+//!
+//! Both run on every exit, so their common cases are cheap: a sync with no list register
+//! in use returns at once, and a flush returns at once when the model did not change since
+//! this vCPU's last flush found nothing to load (`Vgic::dirty`). Otherwise the scan visits
+//! only live interrupts (`private_live`, `spi_live`). Host tests assert, in debug builds,
+//! that a skipped flush would have found nothing and that `private_live` matches the model.
 
 use super::irq_state::{Irq, LrSlot, MAX_LRS, NR_PRIVATE};
 use super::lr::{decode_v2, decode_v3, encode_v2, encode_v3, Lr, LrState};

@@ -1740,3 +1740,105 @@ fn software_deactivation_mode() {
         assert!(!g.has_deliverable(0));
     }
 }
+
+/// List registers that count every access: the fast paths must not touch the hardware.
+struct Counting<'a> {
+    lrs: &'a mut FakeLrs,
+    accesses: usize,
+}
+
+impl ListRegs for Counting<'_> {
+    fn count(&self) -> usize {
+        self.lrs.count()
+    }
+    fn read(&self, i: usize) -> u64 {
+        self.lrs.read(i)
+    }
+    fn write(&mut self, i: usize, v: u64) {
+        self.accesses += 1;
+        self.lrs.write(i, v);
+    }
+    fn elrsr(&self) -> u64 {
+        self.lrs.elrsr()
+    }
+    fn set_underflow_irq(&mut self, on: bool) {
+        self.accesses += 1;
+        self.lrs.set_underflow_irq(on);
+    }
+}
+
+fn flush_writes(g: &mut Vgic, vcpu: usize, lrs: &mut FakeLrs) -> usize {
+    let mut c = Counting { lrs, accesses: 0 };
+    g.flush_lrs(vcpu, &mut c);
+    c.accesses
+}
+
+#[test]
+fn flush_after_nothing_changed_touches_nothing_and_every_change_is_seen() {
+    for version in [GicVersion::V3, GicVersion::V2] {
+        let mut g = match version {
+            GicVersion::V3 => v3(2, 64),
+            GicVersion::V2 => v2(2, 64),
+        };
+        let mut lrs = FakeLrs::new(version, 4);
+        enable_spi(&mut g, 40, 0x80);
+        route(&mut g, version, 40, 0);
+        // A first flush looks (the model is new), finds nothing, and the next one is free.
+        assert!(flush_writes(&mut g, 0, &mut lrs) > 0);
+        assert_eq!(flush_writes(&mut g, 0, &mut lrs), 0);
+        g.sync_lrs(0, &mut lrs);
+        rd(&mut g, 0, GICD + 4, 4);
+        assert_eq!(
+            flush_writes(&mut g, 0, &mut lrs),
+            0,
+            "{version:?}: a read changes nothing"
+        );
+
+        // An injection, an MMIO write, a level change: each makes the next flush look.
+        assert!(!g.inject(40, None, None).is_empty());
+        assert_eq!(drain(&mut g, 0, &mut lrs), vec![40]);
+        assert_eq!(flush_writes(&mut g, 0, &mut lrs), 0);
+        wr(&mut g, 1, GICD + 0x200 + 4, 4, 1 << 8); // ISPENDR1: SPI 40
+        assert_eq!(drain(&mut g, 0, &mut lrs), vec![40]);
+        g.set_level(40, None, true);
+        g.flush_lrs(0, &mut lrs);
+        assert_eq!(lrs.loaded(), vec![(40, LrState::Pending)]);
+        g.set_level(40, None, false);
+        g.sync_lrs(0, &mut lrs);
+        g.flush_lrs(0, &mut lrs);
+        assert!(
+            lrs.loaded().is_empty(),
+            "{version:?}: a lowered line is withdrawn"
+        );
+        assert_eq!(flush_writes(&mut g, 0, &mut lrs), 0);
+
+        // A clean vCPU 1 must still see what vCPU 0's activity made pending for it.
+        if version == GicVersion::V3 {
+            wr(&mut g, 1, gicr(1) + SGI + 0x80, 4, 1 << 5);
+            wr(&mut g, 1, gicr(1) + SGI + 0x100, 4, 1 << 5);
+        } else {
+            wr(&mut g, 1, GICD + 0x80, 4, 1 << 5);
+            wr(&mut g, 1, GICD + 0x100, 4, 1 << 5);
+        }
+        assert_eq!(flush_writes(&mut g, 1, &mut lrs), 1);
+        assert_eq!(flush_writes(&mut g, 1, &mut lrs), 0);
+        if version == GicVersion::V3 {
+            g.write_sgi1r(0, (5 << 24) | 0b10);
+        } else {
+            wr(&mut g, 0, GICD + 0xf00, 4, (0b10 << 16) | 5);
+        }
+        assert_eq!(drain(&mut g, 1, &mut lrs), vec![5]);
+    }
+}
+
+#[test]
+fn hw_deactivations_come_out_in_order_and_only_once() {
+    let mut g = v3(1, 64);
+    assert_eq!(g.take_hw_deactivation(), None);
+    for p in [1019u16, 27, 64, 63, 27] {
+        g.queue_hw_deactivation(p);
+    }
+    let got: Vec<u32> = core::iter::from_fn(|| g.take_hw_deactivation()).collect();
+    assert_eq!(got, vec![27, 63, 64, 1019]);
+    assert_eq!(g.take_hw_deactivation(), None);
+}
