@@ -13,8 +13,9 @@
 //!   every Minos call; VM0-only calls from another VM get `DENIED`. It never blocks.
 //! - **Data abort in a guest's stage 2** (`ESR_EL2.EC` = 0x24, ISV set, decoded by `esr`): for a
 //!   guest VM (not VM0), call [`Vmm::mmio`]`(vmid, vcpu, ipa, access)`:
-//!   - [`MmioOutcome::NotMine`]: no virtio window there; try the other emulated devices, else
-//!     inject the abort as today;
+//!   - [`MmioOutcome::NotMine`]: neither a virtio window nor the power-button PL061
+//!     ([`pl061`], which `VM_SHUTDOWN` presses) is there; try the other emulated devices,
+//!     else inject the abort as today;
 //!   - [`MmioOutcome::Done`]`(v)`: write `v` into `Rt` for a read, step `ELR_EL2` past the
 //!     access, return to the guest (`QueueNotify` ends here: mvm is told asynchronously);
 //!   - [`MmioOutcome::Blocked`]: **the vCPU blocks** — save `Rt`/width/sign-extension with the
@@ -63,6 +64,7 @@
 //!   one free SPI, level high: the line [`Platform::vm0_notify`] drives.
 
 mod block_pool;
+pub mod pl061;
 mod platform;
 pub mod stage2;
 #[cfg(test)]
@@ -75,12 +77,13 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use minos_abi::call::{check_buffer, check_virtio_device, check_vm_create, gic_sizes, Call};
-use minos_abi::guest::{POWER_GPIO_BASE, POWER_GPIO_INTID, POWER_GPIO_SIZE};
+use minos_abi::guest::{POWER_GPIO_BASE, POWER_GPIO_INTID, POWER_GPIO_PIN, POWER_GPIO_SIZE};
 use minos_abi::types::{
     IrqLevel, RequestKind, VirtioDevice, VirtioRequest, VmCreate, VmInfo, VmState, VM_FLAG_64BIT,
     VM_FLAG_GICV3,
 };
 use minos_abi::{hvc, HvcError, ABI_VERSION, MAX_DEVICES, MAX_VCPUS, MAX_VMS, MEM_ALIGN};
+use pl061::Pl061;
 use platform::overlaps;
 
 use crate::virtio_mmio::{Access, Blocking, Effect, MmioDevice, WINDOW};
@@ -134,6 +137,9 @@ struct Guest {
     /// VM0 IPA where its RAM is mapped for mvm.
     window: u64,
     devices: Vec<Device>,
+    /// The power-button GPIO controller and the level its interrupt line was last set to.
+    gpio: Pl061,
+    gpio_line: bool,
 }
 
 impl Guest {
@@ -385,6 +391,8 @@ impl<P: Platform> Vmm<P> {
             blocks,
             window,
             devices: Vec::new(),
+            gpio: Pl061::default(),
+            gpio_line: false,
         });
         Ok(vmid)
     }
@@ -490,8 +498,23 @@ impl<P: Platform> Vmm<P> {
         }
         let (entry, setup) = (g.params.entry, g.params.setup_data);
         self.platform.vm_start(vmid, entry, setup)?;
-        self.guest_mut(vmid)?.state = VmState::Running;
-        Ok(())
+        let g = self.guest_mut(vmid)?;
+        g.state = VmState::Running;
+        // A new boot finds the button released and its controller reset.
+        g.gpio = Pl061::default();
+        self.sync_gpio(vmid)
+    }
+
+    /// Sets the power-button controller's interrupt line to its model's level, if it moved.
+    fn sync_gpio(&mut self, vmid: u32) -> Result<(), HvcError> {
+        let g = self.guest_mut(vmid)?;
+        let line = g.gpio.line();
+        if line == g.gpio_line {
+            return Ok(());
+        }
+        g.gpio_line = line;
+        let level = if line { IrqLevel::High } else { IrqLevel::Low };
+        self.platform.inject_irq(vmid, POWER_GPIO_INTID, level)
     }
 
     fn vm_stop(&mut self, vmid: u32) -> Result<(), HvcError> {
@@ -509,9 +532,9 @@ impl<P: Platform> Vmm<P> {
         if g.state != VmState::Running {
             return Err(HvcError::BadState);
         }
-        self.platform.power_button(vmid)?;
-        self.guest_mut(vmid)?.state = VmState::ShuttingDown;
-        Ok(())
+        g.gpio.set_input(POWER_GPIO_PIN, true);
+        g.state = VmState::ShuttingDown;
+        self.sync_gpio(vmid)
     }
 
     /// A guest VM's vCPUs were stopped (PSCI `SYSTEM_OFF`, or `VM_STOP`): its state becomes
@@ -619,6 +642,20 @@ impl<P: Platform> Vmm<P> {
         let Ok(g) = self.guest_mut(vmid) else {
             return MmioOutcome::NotMine;
         };
+        if (POWER_GPIO_BASE..POWER_GPIO_BASE + POWER_GPIO_SIZE).contains(&ipa) {
+            let offset = (ipa - POWER_GPIO_BASE) as u32;
+            if !matches!(access.width, 1 | 2 | 4) || !offset.is_multiple_of(access.width) {
+                return MmioOutcome::Done(0);
+            }
+            if !access.write {
+                return MmioOutcome::Done(g.gpio.read(offset));
+            }
+            g.gpio.write(offset, access.value);
+            // The VM exists (just looked up): only the injection itself can fail, and a lost
+            // level change is retried by the next access.
+            let _ = self.sync_gpio(vmid);
+            return MmioOutcome::Done(0);
+        }
         let Some(d) = g
             .devices
             .iter_mut()

@@ -55,13 +55,12 @@ pub trait Platform {
     /// `setup_data`), the others wait for PSCI `CPU_ON`.
     fn vm_start(&mut self, vmid: u32, entry: u64, setup_data: u64) -> Result<(), HvcError>;
     /// Powers every vCPU off now: a vCPU running on another pCPU is kicked out and not
-    /// scheduled again; a vCPU waiting for mvm stays off.
+    /// scheduled again; a vCPU waiting for mvm stays off. Also called for a VM never started
+    /// (on destroy): then nothing runs and it does nothing.
     fn vm_stop(&mut self, vmid: u32);
     /// Sets (or pulses, for [`IrqLevel::Edge`]) a virtual SPI of VM `vmid`, kicking the pCPU
     /// of the vCPU it targets.
     fn inject_irq(&mut self, vmid: u32, intid: u32, level: IrqLevel) -> Result<(), HvcError>;
-    /// Raises the power-button pin of VM `vmid`'s emulated PL061.
-    fn power_button(&mut self, vmid: u32) -> Result<(), HvcError>;
 
     /// The blocking MMIO access vCPU `vcpu` of VM `vmid` made is answered: a read writes
     /// `value` into its destination register; the vCPU steps past the access and becomes

@@ -31,7 +31,6 @@ struct Fake {
     vcpus: BTreeMap<u32, u32>,
     running: BTreeSet<u32>,
     irqs: Vec<(u32, u32, IrqLevel)>,
-    buttons: Vec<u32>,
     completed: Vec<(u32, u32, u64)>,
     reruns: Vec<(u32, u32)>,
     notify: bool,
@@ -51,7 +50,6 @@ impl Fake {
             vcpus: BTreeMap::new(),
             running: BTreeSet::new(),
             irqs: Vec::new(),
-            buttons: Vec::new(),
             completed: Vec::new(),
             reruns: Vec::new(),
             notify: false,
@@ -134,10 +132,6 @@ impl Platform for Fake {
     }
     fn inject_irq(&mut self, vmid: u32, intid: u32, level: IrqLevel) -> Result<(), HvcError> {
         self.irqs.push((vmid, intid, level));
-        Ok(())
-    }
-    fn power_button(&mut self, vmid: u32) -> Result<(), HvcError> {
-        self.buttons.push(vmid);
         Ok(())
     }
     fn complete_mmio(&mut self, vmid: u32, vcpu: u32, value: u64) {
@@ -538,7 +532,6 @@ fn lifecycle_states() {
     );
     ok(call(&mut v, hvc::VM_SHUTDOWN, [id, 0, 0, 0]));
     assert_eq!(st(&v), VmState::ShuttingDown);
-    assert_eq!(v.platform().buttons, [1]);
     v.platform_mut().vm_stop(id as u32);
     v.guest_off(id as u32);
     assert_eq!(st(&v), VmState::Off);
@@ -951,4 +944,48 @@ fn a_linux_style_probe_against_an_mvm_style_loop() {
     m.guest(v, 0x064, 4, Some(1));
     assert_eq!(m.guest(v, 0x060, 4, None), 0);
     assert!(!v.platform().notify, "nothing left for VM0");
+}
+
+#[test]
+fn shutdown_presses_the_power_button_the_guest_listens_to() {
+    let mut v = vmm();
+    let id = ok(create(&mut v, &params(4))) as u32;
+    ok(call(&mut v, hvc::VM_START, [u64::from(id), 0, 0, 0]));
+    let gpio = |o: u64| POWER_GPIO_BASE + o;
+    let w8 = |value: u64| Access {
+        offset: 0,
+        width: 1,
+        write: true,
+        value,
+    };
+    let r8 = Access {
+        offset: 0,
+        width: 1,
+        write: false,
+        value: 0,
+    };
+    assert_eq!(v.mmio(id, 0, gpio(0xfe0), r8), MmioOutcome::Done(0x61));
+    // gpio-keys on pin 3: both edges, unmasked.
+    assert_eq!(v.mmio(id, 0, gpio(0x408), w8(1 << 3)), MmioOutcome::Done(0));
+    v.mmio(id, 0, gpio(0x410), w8(1 << 3));
+    assert!(v.platform().irqs.is_empty());
+    ok(call(&mut v, hvc::VM_SHUTDOWN, [u64::from(id), 0, 0, 0]));
+    assert_eq!(v.platform().irqs, [(id, POWER_GPIO_INTID, IrqLevel::High)]);
+    assert_eq!(v.mmio(id, 0, gpio(0x20), r8), MmioOutcome::Done(1 << 3));
+    v.mmio(id, 0, gpio(0x41c), w8(1 << 3));
+    assert_eq!(v.platform().irqs[1], (id, POWER_GPIO_INTID, IrqLevel::Low));
+    assert_eq!(
+        v.mmio(id, 0, gpio(0x411), r8),
+        MmioOutcome::Done(0),
+        "unknown offset"
+    );
+    let wide = Access { width: 8, ..r8 };
+    assert_eq!(v.mmio(id, 0, gpio(0x410), wide), MmioOutcome::Done(0));
+    // The guest powers off; a restart finds the button released.
+    v.platform_mut().vm_stop(id);
+    v.guest_off(id);
+    ok(call(&mut v, hvc::VM_START, [u64::from(id), 0, 0, 0]));
+    assert_eq!(v.mmio(id, 0, gpio(0x20), r8), MmioOutcome::Done(0));
+    assert_eq!(v.mmio(id, 0, gpio(0x410), r8), MmioOutcome::Done(0));
+    assert_eq!(v.platform().irqs.len(), 2, "the line was already low");
 }
