@@ -38,15 +38,13 @@ impl Vgic {
     // Always inlined so the common exit pays a couple of loads and a branch, no call.
     #[inline(always)]
     pub fn flush_lrs(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
-        if vcpu >= self.cfg.nr_vcpus {
-            return;
-        }
         // Nothing changed since a flush that found nothing, and the list registers are
-        // empty (synced): this flush would find nothing either.
-        if !self.dirty.contains(vcpu) && self.vcpus[vcpu].lr_used == 0 {
-            debug_assert_eq!(
-                self.candidates(vcpu, MAX_LRS, &mut [(0, 0); MAX_LRS]),
-                (0, false)
+        // empty (synced): this flush would find nothing either. (A vCPU index past 63 has
+        // no bit and is out of range anyway.)
+        if (self.dirty.0 | self.lrs_loaded.0) & VcpuMask::single(vcpu).0 == 0 {
+            debug_assert!(
+                vcpu >= self.cfg.nr_vcpus
+                    || self.candidates(vcpu, MAX_LRS, &mut [(0, 0); MAX_LRS]) == (0, false)
             );
             return;
         }
@@ -55,6 +53,9 @@ impl Vgic {
 
     #[inline(never)]
     fn flush_lrs_full(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
+        if vcpu >= self.cfg.nr_vcpus {
+            return;
+        }
         // A flush without a sync since the last one must not lose what is in flight.
         if self.vcpus[vcpu].lr_used != 0 {
             self.sync_lrs(vcpu, lrs);
@@ -86,6 +87,9 @@ impl Vgic {
             used |= 1 << i;
         }
         self.vcpus[vcpu].lr_used = used;
+        if used != 0 {
+            self.lrs_loaded |= VcpuMask::single(vcpu);
+        }
         // Underflow fires when at most one list register is valid, so it is only useful
         // (and not a storm) with two or more loaded.
         lrs.set_underflow_irq(overflow && len >= 2);
@@ -107,35 +111,44 @@ impl Vgic {
         );
         let mut len = 0;
         let mut overflow = false;
-        let mut offer = |k: u32, id: u32| {
-            if len < n {
-                len += 1;
+        // Inlined: a call per candidate costs more than the insertion itself.
+        #[inline(always)]
+        fn offer(
+            best: &mut [(u32, u32); MAX_LRS],
+            len: &mut usize,
+            overflow: &mut bool,
+            n: usize,
+            (k, id): (u32, u32),
+        ) {
+            if *len < n {
+                *len += 1;
             } else if n == 0 || k >= best[n - 1].0 {
-                overflow = true;
+                *overflow = true;
                 return;
             } else {
-                overflow = true;
+                *overflow = true;
             }
             // Insertion into the sorted prefix; the worst falls off the end when full.
-            let mut i = len - 1;
+            let mut i = *len - 1;
             while i > 0 && best[i - 1].0 > k {
                 best[i] = best[i - 1];
                 i -= 1;
             }
             best[i] = (k, id);
-        };
+        }
         // Only live interrupts can want a list register.
         for id in VcpuMask(st.private_live.into()).iter() {
             let irq = &st.private[id];
             if self.wants_lr(irq) {
-                offer(key(irq, id as u32), id as u32);
+                let c = (key(irq, id as u32), id as u32);
+                offer(best, &mut len, &mut overflow, n, c);
             }
         }
         for s in self.live_spis() {
             let irq = &self.spis[s];
             if self.routes[s].dest == Some(vcpu as u8) && self.wants_lr(irq) {
                 let id = s as u32 + NR_PRIVATE as u32;
-                offer(key(irq, id), id);
+                offer(best, &mut len, &mut overflow, n, (key(irq, id), id));
             }
         }
         (len, overflow)
@@ -222,7 +235,9 @@ impl Vgic {
     /// after every exit from the vCPU.
     #[inline(always)]
     pub fn sync_lrs(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
-        if vcpu >= self.cfg.nr_vcpus || self.vcpus[vcpu].lr_used == 0 {
+        // Set only for vCPUs in range with list registers in use.
+        if self.lrs_loaded.0 & VcpuMask::single(vcpu).0 == 0 {
+            debug_assert!(!matches!(self.vcpus.get(vcpu), Some(st) if st.lr_used != 0));
             return;
         }
         self.sync_lrs_full(vcpu, lrs);
@@ -230,6 +245,10 @@ impl Vgic {
 
     #[inline(never)]
     fn sync_lrs_full(&mut self, vcpu: usize, lrs: &mut impl ListRegs) {
+        if vcpu >= self.cfg.nr_vcpus {
+            return;
+        }
+        self.lrs_loaded.0 &= !VcpuMask::single(vcpu).0;
         let used = core::mem::take(&mut self.vcpus[vcpu].lr_used);
         // What the guest did with them changes the model, for any vCPU an SPI may have
         // been re-routed to meanwhile.

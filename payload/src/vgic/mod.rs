@@ -293,6 +293,9 @@ pub struct Vgic {
     /// set by every change to the model. Most exits (hypercalls, MMIO reads) change
     /// nothing, and their flush is then a single test.
     dirty: VcpuMask,
+    /// vCPUs with list registers in use (`VcpuState::lr_used != 0`): the exit path tests
+    /// this one word instead of the vCPU's state.
+    lrs_loaded: VcpuMask,
     /// HW-linked interrupts go to the list registers without the HW bit; their physical
     /// deactivation is queued when the guest's EOI comes back (EOI maintenance).
     sw_deactivate: bool,
@@ -334,6 +337,7 @@ impl Vgic {
             hw_deactivations: [0; 16],
             hw_deactivation_words: 0,
             dirty: VcpuMask::ALL,
+            lrs_loaded: VcpuMask::EMPTY,
             sw_deactivate: false,
         }
     }
@@ -355,6 +359,7 @@ impl Vgic {
         self.hw_deactivations = [0; 16];
         self.hw_deactivation_words = 0;
         self.dirty = VcpuMask::ALL;
+        self.lrs_loaded = VcpuMask::EMPTY;
     }
 
     /// Where SPIs go out of reset: IROUTER resets to affinity 0 (vCPU 0); GICv2 ITARGETSR
