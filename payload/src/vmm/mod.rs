@@ -219,6 +219,9 @@ impl<P: Platform> Vmm<P> {
         {
             return Err(ConfigError::BadWindow);
         }
+        if !(32..=48).contains(&cfg.ipa_bits) {
+            return Err(ConfigError::BadIpaBits);
+        }
         let mut vms = Vec::new();
         vms.resize_with(MAX_VMS as usize, || None);
         Ok(Vmm {
@@ -363,8 +366,14 @@ impl<P: Platform> Vmm<P> {
         let p: VmCreate = self.read_buf(buf)?;
         check_vm_create(&p)?;
         let ram = p.mem_base..p.mem_base + p.mem_size;
-        // The guest's fixed devices (minos_abi::guest) must stay clear of its RAM.
-        if overlaps(&ram, &(POWER_GPIO_BASE..POWER_GPIO_BASE + POWER_GPIO_SIZE)) {
+        // The guest's fixed devices (minos_abi::guest) must stay clear of its RAM, and
+        // everything must fit the guest's IPA size.
+        let (dist, cpu) = gic_sizes(&p);
+        let top = 1u64 << self.cfg.ipa_bits;
+        let fits = [ram.end, p.gic_dist + dist, p.gic_cpu + cpu]
+            .iter()
+            .all(|&end| end <= top);
+        if !fits || overlaps(&ram, &(POWER_GPIO_BASE..POWER_GPIO_BASE + POWER_GPIO_SIZE)) {
             return Err(HvcError::InvalidParameter);
         }
         let vmid = (1..=MAX_VMS)
@@ -583,6 +592,7 @@ impl<P: Platform> Vmm<P> {
         let d: VirtioDevice = self.read_buf(buf)?;
         check_virtio_device(&d)?;
         let vmid = d.vmid;
+        let ipa_bits = self.cfg.ipa_bits;
         let g = self.guest_mut(vmid)?;
         if g.state != VmState::Created {
             return Err(HvcError::BadState);
@@ -594,6 +604,9 @@ impl<P: Platform> Vmm<P> {
             ..d.base
                 .checked_add(WINDOW)
                 .ok_or(HvcError::InvalidParameter)?;
+        if window.end > 1u64 << ipa_bits {
+            return Err(HvcError::InvalidParameter);
+        }
         let intid_taken =
             d.intid == POWER_GPIO_INTID || g.devices.iter().any(|x| x.intid == d.intid);
         if intid_taken || g.taken().iter().any(|r| overlaps(r, &window)) {

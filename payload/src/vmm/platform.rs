@@ -84,8 +84,11 @@ pub trait Platform {
 pub struct Config {
     /// Physical CPUs (answered by `HYP_INFO`).
     pub nr_pcpus: u32,
-    /// VM ids taken by static VMs (from the DTB's `/vms`): never created, destroyed or managed
-    /// through the calls.
+    /// Guest IPA size in bits (the stage-2 input size guests get, 32..=48): a guest's RAM,
+    /// GIC regions and virtio windows must lie below `1 << ipa_bits`.
+    pub ipa_bits: u32,
+    /// VM ids taken by static VMs (from the DTB's `/vms`): bit `id - 1` for VM id `id`
+    /// (1..=64). Those are never created, destroyed or managed through the calls.
     pub static_vmids: u64,
     /// Physical ranges a guest's RAM must never come from: the hypervisor image, heap and page
     /// pool tables, VM0's RAM and devices. (VM0's IPA space is identity-mapped, so they are
@@ -101,6 +104,8 @@ pub struct Config {
 pub enum ConfigError {
     /// The VM0 window is empty, misaligned or overlaps a reserved range.
     BadWindow,
+    /// `ipa_bits` is outside 32..=48.
+    BadIpaBits,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -109,6 +114,7 @@ impl core::fmt::Display for ConfigError {
             ConfigError::BadWindow => f.write_str(
                 "the VM0 window for guest RAM is empty, not 2 MiB aligned or overlaps VM0/hypervisor memory",
             ),
+            ConfigError::BadIpaBits => f.write_str("the guest IPA size is not 32 to 48 bits"),
         }
     }
 }

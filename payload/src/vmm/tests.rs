@@ -158,6 +158,7 @@ impl Platform for Fake {
 fn vmm() -> Vmm<Fake> {
     let cfg = Config {
         nr_pcpus: 4,
+        ipa_bits: 40,
         static_vmids: 0,
         reserved: vec![0x4000_0000..0x4400_0000, VM0_RAM..0x6000_0000],
         vm0_window: WIN,
@@ -369,7 +370,13 @@ fn create_refuses_bad_parameters_without_allocating() {
     over_gpio.setup_data = 0x4000_1000;
     let mut zero = params(8);
     zero.nr_vcpus = 0;
-    for c in [over_gpio, zero] {
+    let mut too_high = params(8);
+    too_high.mem_base = (1 << 40) - (6 << 20);
+    too_high.entry = too_high.mem_base;
+    too_high.setup_data = too_high.mem_base;
+    let mut gic_too_high = params(8);
+    gic_too_high.gic_dist = 1 << 40;
+    for c in [over_gpio, zero, too_high, gic_too_high] {
         assert_eq!(fails(create(&mut v, &c)), HvcError::InvalidParameter);
     }
     assert_eq!(
@@ -449,6 +456,7 @@ fn create_destroy_50_times_returns_every_block() {
 fn vm_ids_skip_static_vms_and_run_out_cleanly() {
     let cfg = Config {
         nr_pcpus: 1,
+        ipa_bits: 40,
         static_vmids: 0b101,
         reserved: vec![],
         vm0_window: WIN,
@@ -475,6 +483,7 @@ fn bad_configs_are_refused() {
     let bad = |w: Range<u64>, reserved: Vec<Range<u64>>| {
         let cfg = Config {
             nr_pcpus: 1,
+            ipa_bits: 40,
             static_vmids: 0,
             reserved,
             vm0_window: w,
@@ -509,6 +518,21 @@ fn bad_configs_are_refused() {
         ),
         None
     );
+}
+
+#[test]
+fn ipa_sizes_outside_what_stage2_builds_are_refused() {
+    for (bits, ok) in [(31, false), (32, true), (48, true), (49, false)] {
+        let cfg = Config {
+            nr_pcpus: 1,
+            ipa_bits: bits,
+            static_vmids: 0,
+            reserved: vec![],
+            vm0_window: WIN,
+        };
+        let r = Vmm::new(cfg, Fake::new()).err();
+        assert_eq!(r, (!ok).then_some(ConfigError::BadIpaBits), "{bits}");
+    }
 }
 
 #[test]
@@ -591,6 +615,10 @@ fn virtio_add_checks_the_window_and_state() {
         intid: POWER_GPIO_INTID,
         ..device(id, 3)
     };
+    let past_ipa = VirtioDevice {
+        base: 1 << 40,
+        ..device(id, 3)
+    };
     let wrapping = VirtioDevice {
         base: u64::MAX - 0x1ff,
         ..device(id, 3)
@@ -603,6 +631,7 @@ fn virtio_add_checks_the_window_and_state() {
         on_gpio,
         gpio_intid,
         wrapping,
+        past_ipa,
     ] {
         assert_eq!(fails(add(&mut v, &d)), HvcError::InvalidParameter, "{d:x?}");
     }
