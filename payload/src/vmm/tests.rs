@@ -1018,3 +1018,89 @@ fn shutdown_presses_the_power_button_the_guest_listens_to() {
     assert_eq!(v.mmio(id, 0, gpio(0x410), r8), MmioOutcome::Done(0));
     assert_eq!(v.platform().irqs.len(), 2, "the line was already low");
 }
+
+/// xorshift64*: a fixed sequence, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// An argument: small, a VM0 buffer, the plausible `n`, or anything.
+    fn arg(&mut self, n: u64) -> u64 {
+        match self.next() % 4 {
+            0 => self.next() % 4,
+            1 => BUF + (self.next() % 64) * 8,
+            2 => n,
+            _ => self.next(),
+        }
+    }
+}
+
+/// Random calls from random callers and random accesses to the device windows: nothing
+/// panics, and the pool's accounting always matches the VMs that exist.
+#[test]
+fn random_calls_and_accesses_never_panic_or_leak() {
+    let mut v = vmm();
+    let total = v.platform().pool_total();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for i in 0..20_000u32 {
+        match rng.next() % 5 {
+            0 => {
+                // A well-formed create now and then keeps VMs around to poke at.
+                let mut c = params(2 + (rng.next() % 4) * 2);
+                c.flags = [VM_FLAG_64BIT | VM_FLAG_GICV3, VM_FLAG_GICV2][(rng.next() % 2) as usize];
+                c.gic_cpu = 0x0810_0000;
+                create(&mut v, &c);
+                let d = device((rng.next() % 4) as u32, (rng.next() % 8) as u32);
+                add(&mut v, &d);
+            }
+            1 | 2 => {
+                let fid = hvc::BASE + (rng.next() % 17) as u32;
+                let caller = (rng.next() % 3) as u32;
+                let x = [
+                    u64::from(fid),
+                    rng.arg(1),
+                    rng.arg(0),
+                    rng.arg(2),
+                    rng.arg(3),
+                ];
+                let _ = v.hvc(caller, x);
+            }
+            _ => {
+                let vmid = (rng.next() % 5) as u32;
+                let ipa = match rng.next() % 3 {
+                    0 => 0x4000_0000 + rng.next() % 0x1000,
+                    1 => POWER_GPIO_BASE + rng.next() % 0x1100,
+                    _ => rng.next(),
+                };
+                let a = Access {
+                    offset: 0,
+                    width: [1, 2, 4, 8, 3][(rng.next() % 5) as usize],
+                    write: rng.next().is_multiple_of(2),
+                    value: rng.next(),
+                };
+                let vcpu = (rng.next() % 9) as u32;
+                let _ = v.mmio(vmid, vcpu, ipa, a);
+            }
+        }
+        if i % 1000 == 0 {
+            // Let mvm catch up, as the driver's interrupt thread would.
+            for _ in 0..8 {
+                let _ = call(&mut v, hvc::VIRTIO_FETCH, [BUF, 128, 0, 0]);
+            }
+        }
+        let used: u64 = v
+            .vmids()
+            .map(|id| v.guest(id).unwrap().params.mem_size)
+            .sum();
+        assert_eq!(v.platform().pool_free() + used, total, "step {i}");
+    }
+    assert!(v.vmids().count() > 0, "the run created VMs");
+    v.release_owner(0);
+    assert_eq!(v.platform().pool_free(), total);
+}
