@@ -69,6 +69,7 @@ mod platform;
 pub mod stage2;
 #[cfg(test)]
 mod tests;
+pub mod vm0_dtb;
 
 pub use block_pool::{BlockPool, FreeError};
 pub use platform::{Config, ConfigError, GicSpec, Platform};
