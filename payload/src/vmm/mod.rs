@@ -60,8 +60,10 @@
 //!   VM0's table, then `TLBI VMALLS12E1IS` for VMID 0 (and for the guest's VMID on destroy).
 //! - vCPUs: each guest vCPU gets `CNTVOFF_EL2` = the counter at `vm_start`, so its virtual
 //!   timer starts at 0, and the vGIC `gic` asks for (`vgic::Vgic`, v2 or v3).
-//! - VM0's device tree gets the `minos,hypervisor` node (`minos_abi::VM0_DT_COMPATIBLE`) with
-//!   one free SPI, level high: the line [`Platform::vm0_notify`] drives.
+//! - VM0's device tree ([`vm0_dtb`]): `/psci` `method = "hvc"` ([`vm0_dtb::psci_over_hvc`];
+//!   without it Linux picks the SMC conduit and minos.ko refuses to load), and the
+//!   `minos,hypervisor` node with one free SPI, level high ([`vm0_dtb::add_hypervisor_node`]):
+//!   the line [`Platform::vm0_notify`] drives.
 
 mod block_pool;
 pub mod pl061;
