@@ -98,10 +98,10 @@ pub const SMCCC_VERSION_1_1: u64 = 0x1_0001;
 /// PSCI `PSCI_FEATURES` (SMC32).
 const PSCI_FEATURES: u32 = 0x8400_000a;
 
-/// What the trap path does after a guest's access to a virtio window.
+/// What the trap path does after a guest's access to one of its emulated windows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MmioOutcome {
-    /// Not a virtio window of this VM.
+    /// Neither a virtio window nor the power-button PL061 of this VM.
     NotMine,
     /// Finished: the value a read returns (0 for writes); step the PC.
     Done(u64),
