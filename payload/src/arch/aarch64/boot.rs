@@ -552,7 +552,9 @@ extern "C" fn secondary_main(cpu: usize) -> ! {
     let Some(hyp) = HYP.get() else { halt() };
     cpu_init(hyp);
     if !SEEN[cpu].swap(true, Ordering::Relaxed) {
-        info!("cpu{} online", cpu);
+        // Runs while VM0 may already print on the shared UART: debug level keeps it out of
+        // the guest's lines.
+        crate::debug!("cpu{} online", cpu);
     }
     match hyp.vm0.vcpu_on_pcpu.get(cpu).copied().flatten() {
         Some(v) => wait_for_cpu_on(hyp, v),
