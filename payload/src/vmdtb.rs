@@ -29,14 +29,15 @@ fn cells_of(
 }
 
 /// Edits `dtb` (a copy of the hypervisor's) for a VM owning `memory` and the first `vcpus`
-/// CPU nodes. `remove` lists extra node paths to drop (e.g. the GIC ITS under a vGIC).
+/// CPU nodes. `remove` lists the node paths to drop: `/vms` for VM0 (a static guest keeps it:
+/// the partition table is how the hostile test guest finds what it must not reach), the GIC
+/// ITS under a vGIC.
 pub fn derive(
     dtb: &mut [u8],
     memory: Region,
     vcpus: usize,
     remove: &[&str],
 ) -> Result<(), EditError> {
-    fdt_edit::remove_node(dtb, "/vms")?;
     for path in remove {
         fdt_edit::remove_node(dtb, path)?;
     }
@@ -94,7 +95,7 @@ mod tests {
             &mut dtb,
             Region::new(0x4400_0000, 0x1c00_0000),
             1,
-            &["/intc/its"],
+            &["/vms", "/intc/its"],
         )
         .unwrap();
         assert!(find_node(&dtb, "/vms").unwrap().is_none());
@@ -114,12 +115,19 @@ mod tests {
     #[test]
     fn keeps_all_cpus_when_vm_has_them_all() {
         let mut dtb = VIRT_V3.to_vec();
-        derive(&mut dtb, Region::new(0x4400_0000, 0x1000), 2, &[]).unwrap();
+        derive(&mut dtb, Region::new(0x4400_0000, 0x1000), 2, &["/vms"]).unwrap();
         assert!(find_node(&dtb, "/cpus/cpu@1").unwrap().is_some());
         assert!(find_node(&dtb, "/cpus/cpu-map").unwrap().is_some());
         // The result is still a tree the fdt crate reads.
         let b = crate::board::Board::parse(&dtb).unwrap();
         assert_eq!(b.cpus.len(), 2);
         assert!(b.vms.is_empty());
+    }
+
+    #[test]
+    fn keeps_vms_unless_asked() {
+        let mut dtb = VIRT_V3.to_vec();
+        derive(&mut dtb, Region::new(0x4400_0000, 0x1000), 1, &[]).unwrap();
+        assert!(find_node(&dtb, "/vms").unwrap().is_some());
     }
 }

@@ -95,7 +95,8 @@ impl Default for Pl011 {
 }
 
 impl Pl011 {
-    /// The reset state: disabled except TXE/RXE, FIFOs off, trigger levels at 1/2.
+    /// The state firmware leaves a console in: enabled (UARTEN, TXE, RXE; bare-metal guests
+    /// write DR without programming CR, as on QEMU), FIFOs off, trigger levels at 1/2.
     pub const fn new() -> Self {
         Self {
             rx: [0; FIFO],
@@ -107,7 +108,7 @@ impl Pl011 {
             ibrd: 0,
             fbrd: 0,
             lcr_h: 0,
-            cr: CR_TXE | CR_RXE,
+            cr: CR_UARTEN | CR_TXE | CR_RXE,
             ifls: 0x12,
             ilpr: 0,
             dmacr: 0,

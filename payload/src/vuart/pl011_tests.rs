@@ -24,7 +24,13 @@ fn primecell_ids_identify_a_pl011() {
 #[test]
 fn tx_hands_bytes_out_only_when_enabled() {
     let mut u = Pl011::new();
-    assert_eq!(u.write(reg::DR, 4, b'a'.into()).unwrap(), Output::None);
+    assert_eq!(u.write(reg::DR, 4, b'a'.into()).unwrap(), Output::Tx(b'a'));
+    u.write(reg::CR, 4, 1).unwrap();
+    assert_eq!(
+        u.write(reg::DR, 4, b'a'.into()).unwrap(),
+        Output::None,
+        "TXE clear"
+    );
     u.write(reg::CR, 4, UARTEN_TXE_RXE).unwrap();
     assert_eq!(u.write(reg::DR, 4, b'b'.into()).unwrap(), Output::Tx(b'b'));
     assert_eq!(u.write(reg::DR, 1, 0x1_63).unwrap(), Output::Tx(b'c'));
@@ -110,7 +116,9 @@ fn icr_cannot_clear_rx_while_data_waits() {
 #[test]
 fn receiver_off_drops_input() {
     let mut u = Pl011::new();
-    assert!(!u.can_receive(), "UARTEN clear at reset");
+    assert!(u.can_receive());
+    u.write(reg::CR, 4, 1 << 8).unwrap();
+    assert!(!u.can_receive(), "UARTEN and RXE clear");
     assert!(!u.receive(b'x'));
     assert_ne!(u.read(reg::FR, 4).unwrap() & fr::RXFE, 0);
 }

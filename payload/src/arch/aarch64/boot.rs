@@ -15,6 +15,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::console::{Pl011, CONSOLE};
 use super::gic;
+use super::guest_uart::GuestUart;
 use super::pool::Pool;
 use super::regs;
 
@@ -26,7 +27,8 @@ extern "C" {
     static cpu_stacks: u8;
 }
 
-const STACK_SIZE: u64 = 0x8000;
+/// Per-CPU stack (head.S agrees): the boot path moves `Board`-sized values around.
+const STACK_SIZE: u64 = 0x10000;
 /// Right after the image: the heap, then the page-table pool.
 const HEAP_SIZE: u64 = 4 << 20;
 const POOL_SIZE: u64 = 12 << 20;
@@ -48,7 +50,14 @@ const HCR_RW: u64 = 1 << 31;
 /// SCTLR_EL1 RES1 bits, MMU and caches off: the state Linux's boot protocol expects.
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 
-pub struct Vm0 {
+extern crate alloc;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+/// A VM: VM0 (Linux, the host VM) or a static guest from `/vms`.
+pub struct Vm {
+    /// Position in [`Hyp::vm`]: 0 for VM0, then the static guests in `/vms` order.
+    pub index: usize,
     /// The virtual GIC, or `None` when the physical GIC is passed through.
     pub vgic: Option<SpinLock<Vgic>>,
     pub config: VmConfig,
@@ -58,12 +67,33 @@ pub struct Vm0 {
     pub vtcr: u64,
     /// vCPU pinned on each pCPU.
     pub vcpu_on_pcpu: [Option<usize>; MAX_CPUS],
+    /// The emulated PL011 of a static guest (VM0 owns the physical one).
+    pub vuart: Option<SpinLock<GuestUart>>,
 }
 
 pub struct Hyp {
     pub board: Board,
-    pub vm0: Vm0,
+    pub vm0: Box<Vm>,
+    /// Static guests (`vmid` >= 1 in `/vms`), each on pCPUs of its own.
+    pub guests: Vec<Box<Vm>>,
+    /// Which VM's vCPU each pCPU runs (index for [`Hyp::vm`]).
+    pub pcpu_vm: [Option<usize>; MAX_CPUS],
     pub el2_ttbr: u64,
+}
+
+impl Hyp {
+    pub fn vm(&self, index: usize) -> &Vm {
+        match index {
+            0 => &self.vm0,
+            i => &self.guests[i - 1],
+        }
+    }
+
+    /// The VM and vCPU pinned to pCPU `cpu` (VM0's vCPU 0 for a CPU nobody uses).
+    pub fn on_pcpu(&self, cpu: usize) -> (&Vm, usize) {
+        let vm = self.vm(self.pcpu_vm[cpu].unwrap_or(0));
+        (vm, vm.vcpu_on_pcpu[cpu].unwrap_or(0))
+    }
 }
 
 pub static HYP: SetOnce<Hyp> = SetOnce::new();
@@ -156,7 +186,7 @@ extern "C" fn primary_main(dtb: u64, load: u64) -> ! {
                 "entering VM0 at {:#x}, DTB at {:#x}",
                 hyp.vm0.config.entry, hyp.vm0.layout.dtb
             );
-            enter_vcpu(hyp, 0, hyp.vm0.config.entry, hyp.vm0.layout.dtb)
+            enter_vcpu(hyp, &hyp.vm0, 0, hyp.vm0.config.entry, hyp.vm0.layout.dtb)
         }
         _ => {
             error!("VM0 vCPU 0 must be pinned to the boot CPU");
@@ -206,41 +236,137 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
     regs::isb();
     regs::tlbi_all_el2();
 
-    let config = *board
+    let use_vgic = !board.gic_passthrough;
+    if use_vgic {
+        gic::init_dist(&board.gic, board.cpus.as_slice()[0]);
+    }
+    let vm0_config = *board
         .vms
         .iter()
         .find(|v| v.vmid == 0)
         .ok_or(Msg("no vm0 in /vms"))?;
-    let layout = config.layout(&board, hyp_region).map_err(|e| {
-        error!("vm0: {}", e);
-        Msg("invalid vm0 description")
-    })?;
-    info!(
-        "vm0 '{}': {} vCPUs, memory {}, entry {:#x}, DTB at {:#x}",
-        config.name, config.vcpus, layout.memory, config.entry, layout.dtb
-    );
-    check_kernel(config.entry, &layout)?;
+    let vm0 = build_vm(&board, &mut pool, dtb, hyp_region, vm0_config, 0)?;
+    let mut guests: Vec<Box<Vm>> = Vec::new();
+    for config in board.vms.iter().filter(|v| v.vmid != 0) {
+        if !use_vgic {
+            return Err(Msg("static VMs need the vGIC (no minos,gic-passthrough)"));
+        }
+        if board.vms.iter().filter(|v| v.vmid == config.vmid).count() > 1 {
+            error!("vmid {} is used twice in /vms", config.vmid);
+            return Err(Msg("duplicate vmid"));
+        }
+        // A static VM that cannot be set up is left out; VM0 still boots.
+        let index = guests.len() + 1;
+        let vm = match build_vm(&board, &mut pool, dtb, hyp_region, *config, index) {
+            Ok(vm) => vm,
+            Err(m) => {
+                error!("vm{} '{}' not started: {}", config.vmid, config.name, m);
+                continue;
+            }
+        };
+        if let Some(other) = core::iter::once(&vm0)
+            .chain(guests.iter())
+            .find(|o| vm.layout.memory.overlaps(&o.layout.memory))
+        {
+            error!(
+                "vm{} '{}' not started: memory {} overlaps vm{} memory {}",
+                vm.config.vmid,
+                vm.config.name,
+                vm.layout.memory,
+                other.config.vmid,
+                other.layout.memory
+            );
+            continue;
+        }
+        guests.push(vm);
+    }
+    let mut pcpu_vm = [None; MAX_CPUS];
+    for vm in core::iter::once(&vm0).chain(guests.iter()) {
+        for &p in vm.config.affinity.iter() {
+            if let Some(other) = pcpu_vm[p as usize].replace(vm.index) {
+                if other != vm.index {
+                    error!(
+                        "cpu{} is named by two VMs' vcpu_affinity (vm index {} and {})",
+                        p, other, vm.index
+                    );
+                    return Err(Msg("pCPU sharing between VMs is not supported yet"));
+                }
+            }
+        }
+    }
+    info!("pool: {:#x} bytes left", pool.remaining());
+    *POOL.lock() = Some(pool);
+    let hyp = HYP
+        .set(Hyp {
+            board,
+            vm0,
+            guests,
+            pcpu_vm,
+            el2_ttbr,
+        })
+        .map_err(|_| Msg("set up twice"))?;
+    cpu_init(hyp);
+    Ok(())
+}
 
+/// One VM from its `/vms` node: layout checked, stage 2, DTB, vGIC, virtual PSCI, and for a
+/// static guest its virtual UART.
+#[inline(never)]
+fn build_vm(
+    board: &Board,
+    pool: &mut Pool,
+    dtb: u64,
+    hyp_region: Region,
+    config: VmConfig,
+    index: usize,
+) -> Result<Box<Vm>, Msg> {
+    let layout = config.layout(board, hyp_region).map_err(|e| {
+        error!("vm{}: {}", config.vmid, e);
+        Msg("invalid VM description in /vms")
+    })?;
+    if index > 0 && config.memory.is_none() {
+        error!("vm{}: a static VM needs a memory property", config.vmid);
+        return Err(Msg("invalid VM description in /vms"));
+    }
+    info!(
+        "vm{} '{}': {} vCPUs, memory {}, entry {:#x}, DTB at {:#x}, on CPUs {:?}",
+        config.vmid,
+        config.name,
+        config.vcpus,
+        layout.memory,
+        config.entry,
+        layout.dtb,
+        config.affinity.as_slice()
+    );
+    check_kernel(&config, &layout)?;
     let use_vgic = !board.gic_passthrough;
-    let (vttbr, vtcr) = build_stage2(&board, &mut pool, &layout, config.vmid, use_vgic)?;
-    write_vm_dtb(&board, dtb, &config, &layout, use_vgic)?;
+    let (vttbr, vtcr) = build_stage2(board, pool, &layout, &config, index, use_vgic)?;
+    write_vm_dtb(board, dtb, &config, &layout, use_vgic, index == 0)?;
     let vgic = if use_vgic {
-        Some(SpinLock::new(new_vgic(&board, &config)?))
+        Some(SpinLock::new(new_vgic(board, &config)?))
     } else {
         None
     };
-
-    let vcpus = config.vcpus as usize;
     let mut vcpu_on_pcpu = [None; MAX_CPUS];
     for (v, &p) in config.affinity.iter().enumerate() {
         if vcpu_on_pcpu[p as usize].replace(v).is_some() {
-            return Err(Msg("two vCPUs pinned to one CPU"));
+            return Err(Msg("two vCPUs of one VM pinned to one CPU"));
         }
     }
-    let psci = Psci::new(&board.cpus.as_slice()[..vcpus], layout.memory);
-    info!("pool: {:#x} bytes left", pool.remaining());
-    *POOL.lock() = Some(pool);
-    let vm0 = Vm0 {
+    let psci = Psci::new(
+        &board.cpus.as_slice()[..config.vcpus as usize],
+        layout.memory,
+    );
+    // A static guest's console is an emulated PL011 where the board's UART is.
+    let vuart = match (index, board.uart) {
+        (0, _) | (_, None) => None,
+        (_, Some(u)) => Some(SpinLock::new(GuestUart::new(
+            config.vmid as u16,
+            Region::new(u.base, 0x1000),
+        ))),
+    };
+    Ok(Box::new(Vm {
+        index,
         vgic,
         config,
         layout,
@@ -248,16 +374,8 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
         vttbr,
         vtcr,
         vcpu_on_pcpu,
-    };
-    let hyp = HYP
-        .set(Hyp {
-            board,
-            vm0,
-            el2_ttbr,
-        })
-        .map_err(|_| Msg("set up twice"))?;
-    cpu_init(hyp);
-    Ok(())
+        vuart,
+    }))
 }
 
 fn regs_mpidr() -> u64 {
@@ -334,7 +452,6 @@ fn new_vgic(board: &Board, config: &VmConfig) -> Result<Vgic, Msg> {
             ));
         }
     }
-    gic::init_dist(g, board.cpus.as_slice()[0]);
     let cfg = VgicConfig {
         version: match g.version {
             GicVersion::V2 => vgic::GicVersion::V2,
@@ -347,7 +464,7 @@ fn new_vgic(board: &Board, config: &VmConfig) -> Result<Vgic, Msg> {
     };
     let mut v = Vgic::try_new(cfg).map_err(|e| {
         error!("vGIC: {:?}", e);
-        Msg("cannot create VM0's vGIC")
+        Msg("cannot create a VM's vGIC")
     })?;
     // QEMU 7.2's GICv2 does not re-signal an interrupt deactivated through a list register's
     // HW bit (see `Vgic::set_software_deactivation`): deactivate forwarded ones ourselves.
@@ -355,14 +472,15 @@ fn new_vgic(board: &Board, config: &VmConfig) -> Result<Vgic, Msg> {
         v.set_software_deactivation(true);
     }
     info!(
-        "vGIC{}: {} SPIs, GICD at {:#x}",
+        "vGIC{}: {} SPIs, GICD at {:#x} (vm{})",
         if cfg.version == vgic::GicVersion::V3 {
             3
         } else {
             2
         },
         cfg.nr_spis,
-        cfg.dist_base
+        cfg.dist_base,
+        config.vmid
     );
     Ok(v)
 }
@@ -371,18 +489,22 @@ fn build_stage2(
     board: &Board,
     pool: &mut Pool,
     layout: &VmLayout,
-    vmid: u32,
+    config: &VmConfig,
+    index: usize,
     use_vgic: bool,
 ) -> Result<(u64, u64), Msg> {
+    let vmid = config.vmid;
     let err = |e: pagetable::MapError| {
-        error!("stage 2: {}", e);
-        Msg("cannot build VM0's stage-2 tables")
+        error!("vm{} stage 2: {}", vmid, e);
+        Msg("cannot build a VM's stage-2 tables")
     };
     let pa_bits = pagetable::parange_bits(read_sysreg!("id_aa64mmfr0_el1"));
     let g = Geometry::for_input_bits(pa_bits, true).map_err(err)?;
     let mut t = PageTable::new(pool, Format::Stage2, g).map_err(err)?;
     map_region(&mut t, pool, layout.memory, MemKind::Normal).map_err(err)?;
-    for d in board.devices.iter() {
+    // Only VM0 gets the board's devices; a static guest gets its memory, its GIC CPU
+    // interface and emulated devices.
+    for d in board.devices.iter().filter(|_| index == 0) {
         // With a vGIC, VM0 gets none of the GIC's frames: GICD/GICR trap to the emulation,
         // and GICv2's GICV shows up where the DT puts GICC (mapped below).
         if matches!(d.name.as_str(), "gich" | "gicv") || (use_vgic && d.is_gic) {
@@ -400,19 +522,19 @@ fn build_stage2(
     let gic = &board.gic;
     if use_vgic && gic.version == GicVersion::V2 {
         if gic.vcpu.size == 0 {
-            return Err(Msg("GICv2 without a GICV frame: cannot give VM0 a vGIC"));
+            return Err(Msg("GICv2 without a GICV frame: cannot give a VM a vGIC"));
         }
         let size = page_up(gic.cpu.size.min(gic.vcpu.size));
         t.map(pool, gic.cpu.base, gic.vcpu.base, size, MemKind::Device)
             .map_err(err)?;
         info!(
-            "GICV {} mapped as VM0's GICC at {:#x}",
-            gic.vcpu, gic.cpu.base
+            "GICV {} mapped as vm{}'s GICC at {:#x}",
+            gic.vcpu, vmid, gic.cpu.base
         );
     }
     info!(
-        "stage 2: {}-bit IPA, start level {}, VMID {}",
-        pa_bits, g.start_level, vmid
+        "vm{} stage 2: {}-bit IPA, start level {}, VMID {}",
+        vmid, pa_bits, g.start_level, vmid
     );
     let vtcr = g.t0sz()
         | (g.sl0() << 6)
@@ -424,27 +546,42 @@ fn build_stage2(
     Ok((t.root() | (u64::from(vmid & 0xff) << 48), vtcr))
 }
 
-fn check_kernel(entry: u64, layout: &VmLayout) -> Result<(), Msg> {
-    // SAFETY: the entry is inside VM0's RAM (checked by `layout`), mapped Normal at EL2, and we
+fn check_kernel(config: &VmConfig, layout: &VmLayout) -> Result<(), Msg> {
+    let (entry, vmid) = (config.entry, config.vmid);
+    // SAFETY: the entry is inside the VM's RAM (checked by `layout`), mapped Normal at EL2, and we
     // read only its 64-byte header.
     let head = unsafe { core::slice::from_raw_parts(entry as *const u8, 64) };
     match image::parse(head) {
         Some(h) => {
             info!(
-                "vm0 kernel: arm64 Image, image_size {:#x}, flags {:#x}",
-                h.image_size, h.flags
+                "vm{} kernel: arm64 Image, image_size {:#x}, flags {:#x}",
+                vmid, h.image_size, h.flags
             );
             let kernel = Region::new(entry, h.image_size.max(64));
             if kernel.end() > layout.memory.end() {
-                return Err(Msg("vm0 kernel does not fit in its memory"));
+                error!(
+                    "vm{}: kernel {} does not fit in {}",
+                    vmid, kernel, layout.memory
+                );
+                return Err(Msg("a VM's kernel does not fit in its memory"));
             }
             if kernel.contains(layout.dtb) {
-                return Err(Msg("vm0 DTB address lies inside the kernel image"));
+                error!(
+                    "vm{}: DTB at {:#x} inside the kernel {}",
+                    vmid, layout.dtb, kernel
+                );
+                return Err(Msg("a VM's DTB address lies inside its kernel image"));
             }
         }
+        // VM0's loader may be anything; a static guest's image is checked to fit its memory,
+        // which needs the header's size.
+        None if vmid != 0 => {
+            error!("vm{}: no arm64 Image header at entry {:#x}", vmid, entry);
+            return Err(Msg("a static VM's image is not an arm64 Image"));
+        }
         None => warn!(
-            "no arm64 Image header at vm0 entry {:#x}; entering it anyway",
-            entry
+            "no arm64 Image header at vm{} entry {:#x}; entering it anyway",
+            vmid, entry
         ),
     }
     Ok(())
@@ -456,36 +593,47 @@ fn write_vm_dtb(
     config: &VmConfig,
     layout: &VmLayout,
     use_vgic: bool,
+    is_vm0: bool,
 ) -> Result<(), Msg> {
     let size = board.dtb_size as u64;
     let dest = Region::new(layout.dtb, size);
     if !layout.memory.contains_region(&dest) {
-        return Err(Msg("vm0 DTB does not fit at setup_data"));
+        error!("vm{}: DTB does not fit at {:#x}", config.vmid, layout.dtb);
+        return Err(Msg("a VM's DTB does not fit at setup_data"));
     }
-    // SAFETY: source is the hypervisor DTB (mapped, `size` bytes); destination is inside VM0's
+    // SAFETY: source is the hypervisor DTB (mapped, `size` bytes); destination is inside the VM's
     // RAM, mapped Normal at EL2, not yet running. `copy` allows overlap.
     let out = unsafe {
         core::ptr::copy(dtb as *const u8, layout.dtb as *mut u8, size as usize);
         core::slice::from_raw_parts_mut(layout.dtb as *mut u8, size as usize)
     };
-    // The vGIC has no ITS (LPIs) and no GICv2m MSI frame.
-    let remove: &[&str] = if use_vgic {
-        &["/intc/its", "/intc/v2m"]
-    } else {
-        &[]
+    // The vGIC has no ITS (LPIs) and no GICv2m MSI frame. A static guest keeps `/vms`.
+    let remove: &[&str] = match (use_vgic, is_vm0) {
+        (true, true) => &["/vms", "/intc/its", "/intc/v2m"],
+        (true, false) => &["/intc/its", "/intc/v2m"],
+        (false, _) => &["/vms"],
     };
     vmdtb::derive(out, layout.memory, config.vcpus as usize, remove).map_err(|e| {
-        error!("vm0 DTB: {}", e);
-        Msg("cannot derive VM0's DTB")
+        error!("vm{} DTB: {}", config.vmid, e);
+        Msg("cannot derive a VM's DTB")
     })?;
-    // VM0 starts with its caches off.
+    if !is_vm0 {
+        // Bare-metal guests parse with the `fdt` crate, which cannot skip the NOPs the
+        // edits leave between nodes (Linux can).
+        let copy: Vec<u8> = out.to_vec();
+        fdt_edit::compact(&copy, out).map_err(|e| {
+            error!("vm{} DTB: {}", config.vmid, e);
+            Msg("cannot compact a VM's DTB")
+        })?;
+    }
+    // The VM starts with its caches off.
     regs::dcache_clean_range(layout.dtb, size);
     Ok(())
 }
 
-/// Per-CPU EL2 configuration for running VM0's vCPUs on this CPU.
+/// Per-CPU EL2 configuration for running the vCPU pinned to this CPU.
 fn cpu_init(hyp: &Hyp) {
-    let vm = &hyp.vm0;
+    let (vm, _) = hyp.on_pcpu(regs::cpu_index());
     write_sysreg!("vtcr_el2", vm.vtcr);
     write_sysreg!("vttbr_el2", vm.vttbr);
     let irq_route = if vm.vgic.is_some() {
@@ -498,7 +646,7 @@ fn cpu_init(hyp: &Hyp) {
         HCR_RW | HCR_TSC | HCR_BSU_IS | HCR_FB | HCR_VM | irq_route
     );
     write_sysreg!("vpidr_el2", read_sysreg!("midr_el1"));
-    // EL1 may use the physical counter and timer directly; VM0 sees the physical count.
+    // EL1 may use the physical counter and timer directly; every VM sees the physical count.
     write_sysreg!("cnthctl_el2", 0b11);
     write_sysreg!("cntvoff_el2", 0);
     write_sysreg!("hstr_el2", 0);
@@ -543,6 +691,8 @@ fn start_secondaries(hyp: &Hyp) {
 }
 
 static SEEN: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Whether each static guest's boot vCPU was entered (it starts without a PSCI CPU_ON).
+static GUEST_STARTED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 /// Entered from head.S on each secondary CPU, MMU on, stack set: at boot (all CPUs are
 /// brought up once) and whenever a vCPU pinned here is turned on after its pCPU was powered
@@ -556,23 +706,38 @@ extern "C" fn secondary_main(cpu: usize) -> ! {
         // the guest's lines.
         crate::debug!("cpu{} online", cpu);
     }
-    match hyp.vm0.vcpu_on_pcpu.get(cpu).copied().flatten() {
-        Some(v) => wait_for_cpu_on(hyp, v),
-        None => power_off_cpu(),
+    let Some(index) = hyp.pcpu_vm[cpu] else {
+        power_off_cpu()
+    };
+    let vm = hyp.vm(index);
+    let Some(v) = vm.vcpu_on_pcpu[cpu] else {
+        power_off_cpu()
+    };
+    let first_entry = GUEST_STARTED
+        .get(index)
+        .is_some_and(|s| !s.swap(true, Ordering::AcqRel));
+    if index > 0 && v == 0 && first_entry {
+        info!(
+            "entering vm{} '{}' on cpu{} at {:#x}, DTB at {:#x}",
+            vm.config.vmid, vm.config.name, cpu, vm.config.entry, vm.layout.dtb
+        );
+        enter_vcpu(hyp, vm, 0, vm.config.entry, vm.layout.dtb);
     }
+    wait_for_cpu_on(hyp, vm, v)
 }
 
-/// Runs vCPU `v` if VM0 has turned it on; otherwise powers this pCPU off through firmware
-/// (a parked CPU costs nothing, and under TCG a WFE loop would burn a host thread).
+/// Runs vCPU `v` of `vm` if it was turned on; otherwise powers this pCPU off through
+/// firmware (a parked CPU costs nothing, and under TCG a WFE loop would burn a host thread).
 /// [`kick_pcpu`] powers it back on for the next CPU_ON.
-pub fn wait_for_cpu_on(hyp: &Hyp, v: usize) -> ! {
-    if let Some((entry, context)) = hyp.vm0.psci.take_pending(v) {
-        enter_vcpu(hyp, v, entry, context);
+pub fn wait_for_cpu_on(hyp: &Hyp, vm: &Vm, v: usize) -> ! {
+    if let Some((entry, context)) = vm.psci.take_pending(v) {
+        enter_vcpu(hyp, vm, v, entry, context);
     }
     power_off_cpu()
 }
 
-fn power_off_cpu() -> ! {
+/// Parks this pCPU for good (until a CPU_ON of a vCPU pinned here).
+pub fn power_off_cpu() -> ! {
     regs::smc(u64::from(psci::CPU_OFF), 0, 0, 0);
     // Only returns if firmware refused (e.g. no PSCI): wait here instead.
     halt()
@@ -581,15 +746,8 @@ fn power_off_cpu() -> ! {
 /// After a virtual CPU_ON of vCPU `v`: make sure its pCPU runs to pick it up. The pCPU is
 /// either off (firmware CPU_ON starts it), or still on its way to off or already looking
 /// (firmware says ALREADY_ON/ON_PENDING; retry until it took the vCPU or is off).
-pub fn kick_pcpu(hyp: &Hyp, v: usize) {
-    let Some(p) = hyp
-        .vm0
-        .config
-        .affinity
-        .as_slice()
-        .get(v)
-        .map(|&p| p as usize)
-    else {
+pub fn kick_pcpu(hyp: &Hyp, vm: &Vm, v: usize) {
+    let Some(p) = vm.config.affinity.as_slice().get(v).map(|&p| p as usize) else {
         return;
     };
     let mpidr = hyp.board.cpus.as_slice()[p];
@@ -598,7 +756,7 @@ pub fn kick_pcpu(hyp: &Hyp, v: usize) {
     // does (firmware refused its CPU_OFF) must not hang the caller.
     for _ in 0..1_000_000 {
         let r = regs::smc(0xc400_0003, mpidr, entry, p as u64) as i64;
-        if r == psci::SUCCESS || !hyp.vm0.psci.is_pending(v) {
+        if r == psci::SUCCESS || !vm.psci.is_pending(v) {
             return;
         }
         if r != psci::ALREADY_ON && r != psci::ON_PENDING {
@@ -610,12 +768,12 @@ pub fn kick_pcpu(hyp: &Hyp, v: usize) {
     error!("cpu{} neither powers off nor picks up vCPU {}", p, v);
 }
 
-fn enter_vcpu(hyp: &Hyp, v: usize, entry: u64, x0: u64) -> ! {
-    write_sysreg!("vmpidr_el2", hyp.vm0.psci.mpidr(v) | (1 << 31));
+fn enter_vcpu(hyp: &Hyp, vm: &Vm, v: usize, entry: u64, x0: u64) -> ! {
+    write_sysreg!("vmpidr_el2", vm.psci.mpidr(v) | (1 << 31));
     write_sysreg!("sctlr_el1", SCTLR_EL1_RESET);
     regs::isb();
-    super::virq::flush(hyp, v);
-    // SAFETY: the stack top is this CPU's own stack; `entry` lies in VM0's RAM (checked by the
-    // layout or by PSCI CPU_ON) and stage 2 confines the guest.
+    super::virq::flush(hyp, vm, v);
+    // SAFETY: the stack top is this CPU's own stack; `entry` lies in the VM's RAM (checked by
+    // the layout or by PSCI CPU_ON) and stage 2 confines the guest.
     unsafe { enter_guest(entry, x0, stack_top(regs::cpu_index())) }
 }

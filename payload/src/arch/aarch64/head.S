@@ -1,7 +1,7 @@
 // Entry points of minos.bin: the arm64 Image header, self-relocation, the early identity map,
 // secondary CPU entry, the EL2 exception vectors and the trap frame save/restore.
 
-.equ STACK_SIZE, 0x8000
+.equ STACK_SIZE, 0x10000
 .equ MAX_CPUS, 8
 .equ FRAME_SIZE, 800
 .equ FALLBACK_DTB, 0x40000000
@@ -139,7 +139,7 @@ enable_mmu:
 set_cpu_stack:
     adr_l   x1, cpu_stacks
     add     x0, x0, #1
-    lsl     x0, x0, #15             // STACK_SIZE
+    lsl     x0, x0, #16             // STACK_SIZE
     add     x1, x1, x0
     mov     sp, x1
     ret

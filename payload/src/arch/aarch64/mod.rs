@@ -7,6 +7,7 @@ pub mod regs;
 pub mod boot;
 pub mod console;
 pub mod gic;
+pub mod guest_uart;
 pub mod heap;
 pub mod panic;
 pub mod pool;

@@ -6,7 +6,7 @@ use crate::log::RateLimit;
 use crate::psci::{self, Outcome};
 use crate::{error, info, warn};
 
-use super::boot::{kick_pcpu, wait_for_cpu_on, Hyp, HYP};
+use super::boot::{kick_pcpu, power_off_cpu, wait_for_cpu_on, Hyp, Vm, HYP};
 use super::regs;
 use super::virq;
 use crate::vgic;
@@ -46,15 +46,15 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
         );
     };
     let from_guest = (KIND_LOWER_SYNC..=KIND_LOWER_SERROR).contains(&kind);
-    let vcpu = current_vcpu(hyp);
+    let (vm, vcpu) = hyp.on_pcpu(regs::cpu_index());
     if from_guest {
-        virq::sync(hyp, vcpu);
+        virq::sync(hyp, vm, vcpu);
     }
     match kind {
-        KIND_LOWER_SYNC => lower_sync(hyp, frame),
+        KIND_LOWER_SYNC => lower_sync(hyp, vm, vcpu, frame),
         KIND_LOWER_IRQ | KIND_LOWER_FIQ => {
-            if hyp.vm0.vgic.is_some() {
-                virq::handle_irq(hyp, vcpu);
+            if vm.vgic.is_some() {
+                virq::handle_irq(hyp, vm, vcpu);
             } else if let Some(n) = STRAY_IRQ.allow() {
                 warn!("unexpected IRQ/FIQ at EL2 (#{})", n);
             }
@@ -62,7 +62,8 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
         KIND_LOWER_SERROR => {
             if let Some(n) = BAD_TRAP.allow() {
                 warn!(
-                    "SError from VM0, ESR {:#x} (#{})",
+                    "SError from vm{}, ESR {:#x} (#{})",
+                    vm.config.vmid,
                     read_sysreg!("esr_el2"),
                     n
                 );
@@ -82,44 +83,40 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
         ),
     }
     if from_guest {
-        virq::flush(hyp, vcpu);
+        virq::flush(hyp, vm, vcpu);
     }
 }
 
-fn current_vcpu(hyp: &Hyp) -> usize {
-    hyp.vm0.vcpu_on_pcpu[regs::cpu_index()].unwrap_or(0)
-}
-
-fn lower_sync(hyp: &Hyp, frame: &mut Frame) {
+fn lower_sync(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame) {
     let esr = Esr(read_sysreg!("esr_el2"));
     match esr.ec() {
-        esr::EC_HVC64 => smccc(hyp, frame, "HVC"),
+        esr::EC_HVC64 => smccc(hyp, vm, v, frame, "HVC"),
         esr::EC_SMC64 => {
             // A trapped SMC returns to itself (unlike HVC): step over it.
             frame.elr += 4;
-            smccc(hyp, frame, "SMC");
+            smccc(hyp, vm, v, frame, "SMC");
         }
         esr::EC_SYSREG => {
-            if let (Some(rt), Some(vgic)) = (vgic::sgi1r_write_rt(esr.iss()), &hyp.vm0.vgic) {
-                let v = current_vcpu(hyp);
+            if let (Some(rt), Some(vgic)) = (vgic::sgi1r_write_rt(esr.iss()), &vm.vgic) {
                 let val = if rt == 31 { 0 } else { frame.x[rt as usize] };
                 let kicks = vgic.lock().write_sgi1r(v, val);
-                virq::kick(hyp, kicks, v);
+                virq::kick(hyp, vm, kicks, v);
                 frame.elr += 4;
             } else {
-                undef(hyp, frame, esr);
+                undef(vm, v, frame, esr);
             }
         }
         esr::EC_DABT_LOW | esr::EC_IABT_LOW => {
             let far = read_sysreg!("far_el2");
             let ipa = ((read_sysreg!("hpfar_el2") & 0x0000_0fff_ffff_fff0) << 8) | (far & 0xfff);
-            if esr.ec() == esr::EC_DABT_LOW && emulate_mmio(hyp, frame, esr, ipa) {
+            if esr.ec() == esr::EC_DABT_LOW && emulate_mmio(hyp, vm, v, frame, esr, ipa) {
                 return;
             }
             if let Some(n) = STAGE2_FAULT.allow() {
                 warn!(
-                    "vm0 vcpu{}: stage-2 {} fault at IPA {:#x} (pc {:#x}), injecting an abort (#{})",
-                    current_vcpu(hyp),
+                    "vm{} vcpu{}: stage-2 {} fault at IPA {:#x} (pc {:#x}), injecting an abort (#{})",
+                    vm.config.vmid,
+                    v,
                     if esr.ec() == esr::EC_DABT_LOW { "data" } else { "instruction" },
                     ipa,
                     frame.elr,
@@ -133,15 +130,16 @@ fn lower_sync(hyp: &Hyp, frame: &mut Frame) {
             };
             inject(frame, what, esr, far);
         }
-        _ => undef(hyp, frame, esr),
+        _ => undef(vm, v, frame, esr),
     }
 }
 
-fn undef(hyp: &Hyp, frame: &mut Frame, esr: Esr) {
+fn undef(vm: &Vm, v: usize, frame: &mut Frame, esr: Esr) {
     if let Some(n) = BAD_TRAP.allow() {
         warn!(
-            "vm0 vcpu{}: unhandled trap EC {:#x} ESR {:#x} at pc {:#x}, injecting UNDEF (#{})",
-            current_vcpu(hyp),
+            "vm{} vcpu{}: unhandled trap EC {:#x} ESR {:#x} at pc {:#x}, injecting UNDEF (#{})",
+            vm.config.vmid,
+            v,
             esr.ec(),
             esr.0,
             frame.elr,
@@ -154,19 +152,34 @@ fn undef(hyp: &Hyp, frame: &mut Frame, esr: Esr) {
 /// A data abort on an emulated device frame (the vGIC's GICD/GICR): performs the access and
 /// steps over the instruction. False if the IPA is not emulated or the access cannot be (no
 /// valid syndrome, bad size): the caller injects an abort.
-fn emulate_mmio(hyp: &Hyp, frame: &mut Frame, esr: Esr, ipa: u64) -> bool {
-    let Some(vgic) = &hyp.vm0.vgic else {
-        return false;
-    };
+fn emulate_mmio(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, esr: Esr, ipa: u64) -> bool {
     let Some(access) = esr.mmio() else {
         return false;
     };
-    let v = current_vcpu(hyp);
+    let reg = usize::from(access.reg);
+    if let Some(uart) = &vm.vuart {
+        let mut u = uart.lock();
+        if u.region.contains(ipa) {
+            let raw = if reg == 31 { 0 } else { frame.x[reg] };
+            match u.access(ipa, access.write, access.size, raw) {
+                Ok(val) => {
+                    if !access.write && reg != 31 {
+                        frame.x[reg] = access.extend(val);
+                    }
+                    frame.elr += 4;
+                    return true;
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+    let Some(vgic) = &vm.vgic else {
+        return false;
+    };
     let mut g = vgic.lock();
     if !g.contains(ipa) {
         return false;
     }
-    let reg = usize::from(access.reg);
     if access.write {
         let raw = if reg == 31 { 0 } else { frame.x[reg] };
         let val = if access.size == 8 {
@@ -178,7 +191,7 @@ fn emulate_mmio(hyp: &Hyp, frame: &mut Frame, esr: Esr, ipa: u64) -> bool {
             Ok(kicks) => {
                 virq::drain_hw_deactivations(hyp, &mut g);
                 drop(g);
-                virq::kick(hyp, kicks, v);
+                virq::kick(hyp, vm, kicks, v);
             }
             Err(_) => return false,
         }
@@ -213,35 +226,40 @@ fn inject(frame: &mut Frame, what: Injected, esr: Esr, far: u64) {
 }
 
 /// SMCCC calls through either conduit: the virtual PSCI, or NOT_SUPPORTED.
-fn smccc(hyp: &Hyp, frame: &mut Frame, conduit: &str) {
+fn smccc(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, conduit: &str) {
     let call = psci::decode([frame.x[0], frame.x[1], frame.x[2], frame.x[3]]);
     if let psci::Call::Unknown(fid) = call {
         if let Some(n) = UNKNOWN_CALL.allow() {
             warn!(
-                "vm0 vcpu{}: unknown {} function {:#x}, returning NOT_SUPPORTED (#{})",
-                current_vcpu(hyp),
-                conduit,
-                fid,
-                n
+                "vm{} vcpu{}: unknown {} function {:#x}, returning NOT_SUPPORTED (#{})",
+                vm.config.vmid, v, conduit, fid, n
             );
         }
     }
-    let v = current_vcpu(hyp);
-    match hyp.vm0.psci.handle(v, call) {
+    match vm.psci.handle(v, call) {
         Outcome::Return(r) => {
             frame.x[0] = r as u64;
             if let psci::Call::CpuOn { target, .. } = call {
                 if r == psci::SUCCESS {
-                    if let Some(t) = hyp.vm0.psci.vcpu_of(target) {
-                        kick_pcpu(hyp, t);
+                    if let Some(t) = vm.psci.vcpu_of(target) {
+                        kick_pcpu(hyp, vm, t);
                     }
                 }
             }
         }
         Outcome::Off => {
             // Routine: at info level it interleaves with the guest's output on the shared UART.
-            crate::debug!("vm0 vcpu{} off", v);
-            wait_for_cpu_on(hyp, v)
+            crate::debug!("vm{} vcpu{} off", vm.config.vmid, v);
+            wait_for_cpu_on(hyp, vm, v)
+        }
+        // A static guest powers off or resets only itself: its pCPU parks (its other vCPUs,
+        // if any, stop when they next CPU_OFF).
+        Outcome::SystemOff | Outcome::SystemReset if vm.index > 0 => {
+            info!(
+                "vm{} '{}' asked for system off/reset: stopping it",
+                vm.config.vmid, vm.config.name
+            );
+            power_off_cpu()
         }
         Outcome::SystemOff => {
             info!("vm0 asked for system off");

@@ -6,14 +6,14 @@ use crate::log::RateLimit;
 use crate::vgic::{hw_v2::GichListRegs, hw_v3::IchListRegs, VcpuMask};
 use crate::warn;
 
-use super::boot::Hyp;
+use super::boot::{Hyp, Vm};
 use super::gic;
 
 static BAD_IRQ: RateLimit = RateLimit::new(4);
 
 /// Loads the vCPU's pending interrupts into this pCPU's list registers (right before eret).
-pub fn flush(hyp: &Hyp, vcpu: usize) {
-    let Some(vgic) = &hyp.vm0.vgic else { return };
+pub fn flush(hyp: &Hyp, vm: &Vm, vcpu: usize) {
+    let Some(vgic) = &vm.vgic else { return };
     let mut g = vgic.lock();
     match hyp.board.gic.version {
         GicVersion::V3 => g.flush_lrs(vcpu, &mut IchListRegs),
@@ -27,8 +27,8 @@ pub fn flush(hyp: &Hyp, vcpu: usize) {
 }
 
 /// Takes back the list registers' state into the model (right after an exit).
-pub fn sync(hyp: &Hyp, vcpu: usize) {
-    let Some(vgic) = &hyp.vm0.vgic else { return };
+pub fn sync(hyp: &Hyp, vm: &Vm, vcpu: usize) {
+    let Some(vgic) = &vm.vgic else { return };
     let kicks = {
         let mut g = vgic.lock();
         match hyp.board.gic.version {
@@ -44,7 +44,7 @@ pub fn sync(hyp: &Hyp, vcpu: usize) {
         drain_hw_deactivations(hyp, &mut g);
         kicks
     };
-    kick(hyp, kicks, vcpu);
+    kick(hyp, vm, kicks, vcpu);
 }
 
 /// Deactivates the physical interrupts whose virtual twins the guest retired by MMIO.
@@ -55,12 +55,12 @@ pub fn drain_hw_deactivations(hyp: &Hyp, g: &mut crate::vgic::Vgic) {
 }
 
 /// Makes every vCPU in `mask` other than `me` exit to EL2 and reload its list registers.
-pub fn kick(hyp: &Hyp, mask: VcpuMask, me: usize) {
+pub fn kick(hyp: &Hyp, vm: &Vm, mask: VcpuMask, me: usize) {
     for v in mask.iter() {
         if v == me {
             continue;
         }
-        if let Some(&p) = hyp.vm0.config.affinity.as_slice().get(v) {
+        if let Some(&p) = vm.config.affinity.as_slice().get(v) {
             let p = p as usize;
             let mpidr = hyp.board.cpus.as_slice()[p];
             gic::send_sgi(&hyp.board.gic, gic::KICK_SGI, mpidr, p);
@@ -68,10 +68,11 @@ pub fn kick(hyp: &Hyp, mask: VcpuMask, me: usize) {
     }
 }
 
-/// A physical IRQ exit: acknowledge everything pending and forward it.
-pub fn handle_irq(hyp: &Hyp, vcpu: usize) {
+/// A physical IRQ exit: acknowledge everything pending and forward it to the VM running here
+/// (physical SPIs are all routed to the boot CPU, which runs VM0).
+pub fn handle_irq(hyp: &Hyp, vm: &Vm, vcpu: usize) {
     let gic_info = &hyp.board.gic;
-    let Some(vgic) = &hyp.vm0.vgic else { return };
+    let Some(vgic) = &vm.vgic else { return };
     while let Some(iar) = gic::ack(gic_info) {
         let intid = iar & 0x3ff;
         gic::eoi(gic_info, iar);
@@ -91,6 +92,6 @@ pub fn handle_irq(hyp: &Hyp, vcpu: usize) {
                 VcpuMask::EMPTY
             }
         };
-        kick(hyp, kicks, vcpu);
+        kick(hyp, vm, kicks, vcpu);
     }
 }
