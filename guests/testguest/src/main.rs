@@ -9,6 +9,8 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod esr;
+#[cfg(any(test, feature = "hostile"))]
+mod partition;
 mod ranges;
 mod rng;
 mod smccc;
@@ -26,6 +28,8 @@ mod console;
 mod cpu;
 #[cfg(target_arch = "aarch64")]
 mod gic;
+#[cfg(all(target_arch = "aarch64", feature = "hostile"))]
+mod hostile;
 #[cfg(target_arch = "aarch64")]
 mod mmio;
 mod platform;
@@ -76,6 +80,8 @@ mod guest {
         fatal(format_args!("panic: {info}"))
     }
 
+    // The hostile build leaves the normal checks after `hostile::run` unreached.
+    #[cfg_attr(feature = "hostile", allow(unreachable_code, unused_variables))]
     #[no_mangle]
     extern "C" fn rust_main(dtb: usize, entry_el: u64) -> ! {
         // SAFETY: the boot protocol passes the DTB address in x0; its 1 GiB block is mapped.
@@ -105,6 +111,9 @@ mod guest {
             if feats.el2 { "implemented" } else { "absent" },
             if feats.el3 { "implemented" } else { "absent" },
         );
+
+        #[cfg(feature = "hostile")]
+        crate::hostile::run(&p, dtb, &feats);
 
         let mut r = Report::default();
         checks::smccc_unknown::run(&mut r, &feats);

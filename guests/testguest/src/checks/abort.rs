@@ -62,7 +62,8 @@ fn judge(addr: u64, pc: u64, write: bool, trap: Option<Trap>) -> Result<u64, &'s
     Ok(t.esr.0)
 }
 
-fn check(r: &mut Report, name: &str, addr: u64) {
+/// Loads from and stores to `addr` must both abort without delivering anything.
+pub fn check(r: &mut Report, name: &str, addr: u64) {
     let (value, lpc, ltrap) = load(addr);
     let (spc, strap) = store(addr);
     let l = judge(addr, lpc, false, ltrap);

@@ -16,11 +16,17 @@ pub const LOG_SIZE: usize = 16 * 1024;
 /// Serialises guest output on the console so lines of different VMs never mix.
 static TAGGER: SpinLock<OutputTagger> = SpinLock::new(OutputTagger::new());
 
+/// Guest output is shown a line at a time: VM0 writes the physical UART directly, and a line
+/// written in one go is far less likely to be cut by VM0's output than one trap per byte.
+const LINE: usize = 160;
+
 pub struct GuestUart {
     pub vmid: u16,
     pub region: Region,
     pub dev: Pl011,
     pub log: LogRing<LOG_SIZE>,
+    line: [u8; LINE],
+    line_len: usize,
 }
 
 impl GuestUart {
@@ -30,7 +36,17 @@ impl GuestUart {
             region,
             dev: Pl011::new(),
             log: LogRing::new(),
+            line: [0; LINE],
+            line_len: 0,
         }
+    }
+
+    fn flush_line(&mut self) {
+        let mut t = TAGGER.lock();
+        for &b in &self.line[..self.line_len] {
+            t.emit(self.vmid, b, Console::write_bytes);
+        }
+        self.line_len = 0;
     }
 
     /// A trapped guest access at `ipa` (inside `region`): the value a load returns.
@@ -41,7 +57,11 @@ impl GuestUart {
         }
         if let Output::Tx(b) = self.dev.write(off, size, val as u32)? {
             self.log.push(b);
-            TAGGER.lock().emit(self.vmid, b, Console::write_bytes);
+            self.line[self.line_len] = b;
+            self.line_len += 1;
+            if b == b'\n' || self.line_len == LINE {
+                self.flush_line();
+            }
         }
         Ok(0)
     }
