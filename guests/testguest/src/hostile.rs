@@ -1,7 +1,9 @@
 //! The hostile mode (`--features hostile`, out/testguest-hostile.bin): run as a static VM
 //! beside VM0, the guest attacks everything that is not its own and prints one
 //! `HOSTILE: <check>: PASS|FAIL <detail>` line per attack, then `HOSTILE: done P/T`, then spins
-//! forever with interrupts masked (the harness checks that VM0 still runs meanwhile).
+//! forever with interrupts masked (the harness checks that VM0 still runs meanwhile). A VM
+//! named `crash` in `/vms` crashes instead: its vector table moved to an address it does not
+//! map, then an UNDEF, so every exception it takes faults again, for good.
 //!
 //! What it may not reach comes from its DTB: the hypervisor leaves `/vms` (the partition
 //! table) in a static guest's DTB, so VM0's and other guests' memory are known; memory below
@@ -38,6 +40,7 @@ pub fn run(p: &Platform, dtb: usize, feats: &Features) -> ! {
         Err(_) => Partition::default(),
     };
     let me_addr = run as *const () as usize as u64;
+    let mut crash = false;
     match part.owner_of(me_addr) {
         None => r.result(
             "partition",
@@ -57,6 +60,7 @@ pub fn run(p: &Platform, dtb: usize, feats: &Features) -> ! {
                 ),
             );
             memory(&mut r, &part, me.vmid);
+            crash = me.crash;
         }
     }
     // SAFETY: as above.
@@ -73,6 +77,12 @@ pub fn run(p: &Platform, dtb: usize, feats: &Features) -> ! {
         sweep(&mut r, c);
     }
     r.done();
+    if crash {
+        println!("HOSTILE: crashing (vectors at 0, then UDF)");
+        // SAFETY: deliberately wrecking this VM: VBAR_EL1 = 0 is outside its memory, so the
+        // UNDEF's vector fetch faults, and so does every exception after it.
+        unsafe { asm!("msr vbar_el1, xzr", "isb", "udf #0", options(noreturn)) };
+    }
     println!("HOSTILE: spinning with interrupts masked");
     // SAFETY: masking this vCPU's own interrupts; the point is to never give the CPU back.
     unsafe { asm!("msr daifset, #0xf") };

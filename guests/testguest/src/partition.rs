@@ -10,6 +10,8 @@ pub struct VmInfo {
     pub vmid: u32,
     pub base: u64,
     pub size: u64,
+    /// `vm_name = "crash"`: the hostile guest ends by crashing instead of spinning.
+    pub crash: bool,
 }
 
 impl VmInfo {
@@ -57,6 +59,7 @@ impl Partition {
                 vmid: vmid as u32,
                 base,
                 size,
+                crash: node.property("vm_name").and_then(|n| n.as_str()) == Some("crash"),
             };
             p.n += 1;
         }
@@ -93,12 +96,14 @@ mod tests {
                 VmInfo {
                     vmid: 0,
                     base: 0x4400_0000,
-                    size: 0x3a00_0000
+                    size: 0x3a00_0000,
+                    crash: false
                 },
                 VmInfo {
                     vmid: 1,
                     base: 0x7e00_0000,
-                    size: 0x200_0000
+                    size: 0x200_0000,
+                    crash: false
                 }
             ]
         );
