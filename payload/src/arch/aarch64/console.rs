@@ -47,16 +47,13 @@ impl Pl011 {
 }
 
 impl Pl011 {
-    /// Writes guest bytes as they are (a lone `\n` gets its `\r`), without any lock.
+    /// Writes guest bytes exactly as the guest sent them (its own `\r\n`), without any lock.
     pub fn write_bytes(b: &[u8]) {
         let base = BASE.load(Ordering::Acquire);
         if base == 0 {
             return;
         }
         for &c in b {
-            if c == b'\n' {
-                Self::putc(base, b'\r');
-            }
             Self::putc(base, c);
         }
     }
