@@ -83,6 +83,28 @@ pub fn decode(x: [u64; 4]) -> Call {
     }
 }
 
+/// The answer to a call that depends on no vCPU's state and changes none (the trap path
+/// answers these without touching the vGIC or the PSCI state), or `None`.
+pub fn constant_answer(call: Call) -> Option<i64> {
+    match call {
+        Call::Version => Some(VERSION_1_0),
+        Call::MigrateInfoType => Some(NO_MIGRATION),
+        Call::Features(fid) => Some(features(fid)),
+        Call::Unknown(_) => Some(NOT_SUPPORTED),
+        _ => None,
+    }
+}
+
+fn features(fid: u32) -> i64 {
+    match fid {
+        PSCI_VERSION | CPU_OFF | MIGRATE_INFO_TYPE | SYSTEM_OFF | SYSTEM_RESET | PSCI_FEATURES => {
+            SUCCESS
+        }
+        f if f & !SMC64 == CPU_ON || f & !SMC64 == AFFINITY_INFO => SUCCESS,
+        _ => NOT_SUPPORTED,
+    }
+}
+
 /// What the caller of [`Psci::handle`] must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -141,7 +163,9 @@ impl Psci {
     /// Handles `call` made by vCPU `caller`.
     pub fn handle(&self, caller: usize, call: Call) -> Outcome {
         match call {
-            Call::Version => Outcome::Return(VERSION_1_0),
+            c @ (Call::Version | Call::MigrateInfoType | Call::Features(_) | Call::Unknown(_)) => {
+                Outcome::Return(constant_answer(c).unwrap_or(NOT_SUPPORTED))
+            }
             Call::CpuOn {
                 target,
                 entry,
@@ -160,20 +184,8 @@ impl Psci {
                     None => Outcome::Return(INVALID_PARAMETERS),
                 }
             }
-            Call::MigrateInfoType => Outcome::Return(NO_MIGRATION),
             Call::SystemOff => Outcome::SystemOff,
             Call::SystemReset => Outcome::SystemReset,
-            Call::Features(fid) => Outcome::Return(Self::features(fid)),
-            Call::Unknown(_) => Outcome::Return(NOT_SUPPORTED),
-        }
-    }
-
-    fn features(fid: u32) -> i64 {
-        match fid {
-            PSCI_VERSION | CPU_OFF | MIGRATE_INFO_TYPE | SYSTEM_OFF | SYSTEM_RESET
-            | PSCI_FEATURES => SUCCESS,
-            f if f & !SMC64 == CPU_ON || f & !SMC64 == AFFINITY_INFO => SUCCESS,
-            _ => NOT_SUPPORTED,
         }
     }
 
@@ -244,6 +256,42 @@ mod tests {
         assert_eq!(decode([0xc400_0000, 0, 0, 0]), Call::Unknown(0xc400_0000));
         assert_eq!(decode([0x1_8400_0000, 0, 0, 0]), Call::Unknown(0x8400_0000));
         assert_eq!(decode([0x8600_0000, 0, 0, 0]), Call::Unknown(0x8600_0000));
+    }
+
+    #[test]
+    fn constant_answers_match_handle_and_skip_stateful_calls() {
+        let p = psci();
+        for call in [
+            Call::Version,
+            Call::MigrateInfoType,
+            Call::Features(CPU_ON | SMC64),
+            Call::Features(CPU_SUSPEND),
+            Call::Unknown(0x8000_0000),
+        ] {
+            let r = constant_answer(call).expect("constant");
+            assert_eq!(p.handle(0, call), Outcome::Return(r));
+        }
+        assert_eq!(constant_answer(Call::Version), Some(VERSION_1_0));
+        assert_eq!(
+            constant_answer(Call::Unknown(0x8000_0000)),
+            Some(NOT_SUPPORTED)
+        );
+        for call in [
+            Call::CpuOff,
+            Call::SystemOff,
+            Call::SystemReset,
+            Call::CpuOn {
+                target: 1,
+                entry: 0x4400_0000,
+                context: 0,
+            },
+            Call::AffinityInfo {
+                target: 1,
+                level: 0,
+            },
+        ] {
+            assert_eq!(constant_answer(call), None);
+        }
     }
 
     #[test]

@@ -47,11 +47,16 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
     };
     let from_guest = (KIND_LOWER_SYNC..=KIND_LOWER_SERROR).contains(&kind);
     let (vm, vcpu) = hyp.on_pcpu(regs::cpu_index());
+    let esr = Esr(read_sysreg!("esr_el2"));
+    if kind == KIND_LOWER_SYNC && constant_smccc(vm, vcpu, frame, esr) {
+        virq::sync_flush(hyp, vm, vcpu);
+        return;
+    }
     if from_guest {
         virq::sync(hyp, vm, vcpu);
     }
     match kind {
-        KIND_LOWER_SYNC => lower_sync(hyp, vm, vcpu, frame),
+        KIND_LOWER_SYNC => lower_sync(hyp, vm, vcpu, frame, esr),
         KIND_LOWER_IRQ | KIND_LOWER_FIQ => {
             if vm.vgic.is_some() {
                 virq::handle_irq(hyp, vm, vcpu);
@@ -87,8 +92,38 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
     }
 }
 
-fn lower_sync(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame) {
-    let esr = Esr(read_sysreg!("esr_el2"));
+/// The hot path: an HVC or SMC whose answer is a constant (PSCI_VERSION, FEATURES, unknown
+/// ids) is answered here, before the general decode and the two-step vGIC sync/flush.
+/// False for every other exit.
+fn constant_smccc(vm: &Vm, v: usize, frame: &mut Frame, esr: Esr) -> bool {
+    let step = match esr.ec() {
+        esr::EC_HVC64 => 0,
+        // A trapped SMC returns to itself (unlike HVC): step over it.
+        esr::EC_SMC64 => 4,
+        _ => return false,
+    };
+    let call = psci::decode([frame.x[0], frame.x[1], frame.x[2], frame.x[3]]);
+    let Some(r) = psci::constant_answer(call) else {
+        return false;
+    };
+    if let psci::Call::Unknown(fid) = call {
+        warn_unknown(vm, v, fid, if step == 0 { "HVC" } else { "SMC" });
+    }
+    frame.elr += step;
+    frame.x[0] = r as u64;
+    true
+}
+
+fn warn_unknown(vm: &Vm, v: usize, fid: u32, conduit: &str) {
+    if let Some(n) = UNKNOWN_CALL.allow() {
+        warn!(
+            "vm{} vcpu{}: unknown {} function {:#x}, returning NOT_SUPPORTED (#{})",
+            vm.config.vmid, v, conduit, fid, n
+        );
+    }
+}
+
+fn lower_sync(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, esr: Esr) {
     match esr.ec() {
         esr::EC_HVC64 => smccc(hyp, vm, v, frame, "HVC"),
         esr::EC_SMC64 => {
@@ -229,12 +264,7 @@ fn inject(frame: &mut Frame, what: Injected, esr: Esr, far: u64) {
 fn smccc(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, conduit: &str) {
     let call = psci::decode([frame.x[0], frame.x[1], frame.x[2], frame.x[3]]);
     if let psci::Call::Unknown(fid) = call {
-        if let Some(n) = UNKNOWN_CALL.allow() {
-            warn!(
-                "vm{} vcpu{}: unknown {} function {:#x}, returning NOT_SUPPORTED (#{})",
-                vm.config.vmid, v, conduit, fid, n
-            );
-        }
+        warn_unknown(vm, v, fid, conduit);
     }
     match vm.psci.handle(v, call) {
         Outcome::Return(r) => {

@@ -3,7 +3,7 @@
 
 use crate::board::GicVersion;
 use crate::log::RateLimit;
-use crate::vgic::{hw_v2::GichListRegs, hw_v3::IchListRegs, VcpuMask};
+use crate::vgic::{hw_v2::GichListRegs, hw_v3::IchListRegs, ListRegs, VcpuMask, Vgic};
 use crate::warn;
 
 use super::boot::{Hyp, Vm};
@@ -47,15 +47,54 @@ pub fn sync(hyp: &Hyp, vm: &Vm, vcpu: usize) {
     kick(hyp, vm, kicks, vcpu);
 }
 
+/// [`sync`] then [`flush`] under one lock, for an exit whose handling touched no interrupt
+/// state (a constant-answer hypercall): same effect, one lock round trip and one version test.
+pub fn sync_flush(hyp: &Hyp, vm: &Vm, vcpu: usize) {
+    let Some(vgic) = &vm.vgic else { return };
+    let kicks = {
+        let mut g = vgic.lock();
+        match hyp.board.gic.version {
+            GicVersion::V3 => sync_flush_with(hyp, &mut g, vcpu, &mut IchListRegs),
+            GicVersion::V2 => sync_flush_with(
+                hyp,
+                &mut g,
+                vcpu,
+                &mut GichListRegs {
+                    base: hyp.board.gic.hyp.base as usize,
+                },
+            ),
+        }
+    };
+    kick(hyp, vm, kicks, vcpu);
+}
+
+fn sync_flush_with(hyp: &Hyp, g: &mut Vgic, vcpu: usize, lrs: &mut impl ListRegs) -> VcpuMask {
+    g.sync_lrs(vcpu, lrs);
+    let kicks = g.take_deferred_kicks();
+    drain_hw_deactivations(hyp, g);
+    g.flush_lrs(vcpu, lrs);
+    kicks
+}
+
 /// Deactivates the physical interrupts whose virtual twins the guest retired by MMIO.
-pub fn drain_hw_deactivations(hyp: &Hyp, g: &mut crate::vgic::Vgic) {
+pub fn drain_hw_deactivations(hyp: &Hyp, g: &mut Vgic) {
     while let Some(pintid) = g.take_hw_deactivation() {
         gic::deactivate(&hyp.board.gic, pintid);
     }
 }
 
 /// Makes every vCPU in `mask` other than `me` exit to EL2 and reload its list registers.
+#[inline]
 pub fn kick(hyp: &Hyp, vm: &Vm, mask: VcpuMask, me: usize) {
+    // Almost every exit kicks nobody: skip the loop set-up.
+    if mask.0 & !VcpuMask::single(me).0 == 0 {
+        return;
+    }
+    kick_others(hyp, vm, mask, me);
+}
+
+#[inline(never)]
+fn kick_others(hyp: &Hyp, vm: &Vm, mask: VcpuMask, me: usize) {
     for v in mask.iter() {
         if v == me {
             continue;
