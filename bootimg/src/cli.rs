@@ -97,10 +97,20 @@ fn shorten(s: &str) -> String {
     }
 }
 
-/// Warning for images without a ramdisk, which only mvm-style loaders accept.
-fn warn_no_ramdisk() {
-    tell!(
-        "bootimg: warning: the image has no ramdisk (ramdisk size 0): abootimg rejects it \
-         (\"ramdisk size is null\"); mvm and U-Boot accept it"
+/// Writes a built image (create and update end the same way), warning first when it has no
+/// ramdisk, which only mvm-style loaders accept.
+fn write_image(path: &std::path::Path, bytes: &[u8], has_ramdisk: bool) -> anyhow::Result<()> {
+    if !has_ramdisk {
+        tell!(
+            "bootimg: warning: the image has no ramdisk (ramdisk size 0): abootimg rejects it \
+             (\"ramdisk size is null\"); mvm and U-Boot accept it"
+        );
+    }
+    output::write_atomic(path, bytes)?;
+    say!(
+        "Writing Boot Image {} ({} bytes)",
+        path.display(),
+        bytes.len()
     );
+    Ok(())
 }

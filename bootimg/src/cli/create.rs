@@ -4,7 +4,7 @@ use anyhow::{bail, Result};
 use bootimg::{IdMode, LegacyHeader, Parts};
 
 use super::args::{CreateArgs, IdArg};
-use super::{apply_config, output, read, warn_no_ramdisk};
+use super::{apply_config, read, write_image};
 
 pub fn run(a: &CreateArgs) -> Result<()> {
     let mut header = LegacyHeader::new();
@@ -44,14 +44,5 @@ pub fn run(a: &CreateArgs) -> Result<()> {
         ..Parts::default()
     };
     let (_, bytes) = bootimg::build(&header, &parts, id, bootsize)?;
-    if ramdisk.is_empty() {
-        warn_no_ramdisk();
-    }
-    output::write_atomic(&a.image, &bytes)?;
-    say!(
-        "Writing Boot Image {} ({} bytes)",
-        a.image.display(),
-        bytes.len()
-    );
-    Ok(())
+    write_image(&a.image, &bytes, !ramdisk.is_empty())
 }

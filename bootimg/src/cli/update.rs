@@ -7,7 +7,7 @@ use bootimg::id::sha1_id;
 use bootimg::{BootImage, Header, IdMode, Parts};
 
 use super::args::{IdArg, UpdateArgs};
-use super::{apply_config, output, parse, read, warn_no_ramdisk};
+use super::{apply_config, parse, read, write_image};
 
 /// Whether `img`'s id is the SHA-1 mkbootimg would compute for its current contents.
 fn has_mkbootimg_id(img: &BootImage<'_>, version: u32) -> bool {
@@ -74,14 +74,5 @@ pub fn run(a: &UpdateArgs) -> Result<()> {
     };
     let (_, bytes) = bootimg::build(&header, &parts, id, bootsize)
         .with_context(|| format!("{}", a.image.display()))?;
-    if parts.ramdisk.is_empty() {
-        warn_no_ramdisk();
-    }
-    output::write_atomic(&a.image, &bytes)?;
-    say!(
-        "Writing Boot Image {} ({} bytes)",
-        a.image.display(),
-        bytes.len()
-    );
-    Ok(())
+    write_image(&a.image, &bytes, !parts.ramdisk.is_empty())
 }
