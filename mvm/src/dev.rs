@@ -24,6 +24,8 @@ pub enum DevError {
             split_version(*.driver).0, split_version(*.driver).1,
             split_version(ABI_VERSION).0, split_version(ABI_VERSION).1)]
     Version { driver: u32 },
+    #[error("{what}: the hypervisor does not implement this call yet (NOT_SUPPORTED)")]
+    NotSupported { what: &'static str },
     #[error("{what}: {err}")]
     Ioctl { what: &'static str, err: io::Error },
 }
@@ -67,10 +69,12 @@ impl Minos {
         // is a live, exclusively borrowed T for the duration of the call.
         let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), req as _, arg as *mut T) };
         if rc < 0 {
-            return Err(DevError::Ioctl {
-                what,
-                err: io::Error::last_os_error(),
-            });
+            let err = io::Error::last_os_error();
+            // minos.ko turns the hypervisor's NOT_SUPPORTED into EOPNOTSUPP, and nothing else.
+            if err.raw_os_error() == Some(libc::EOPNOTSUPP) {
+                return Err(DevError::NotSupported { what });
+            }
+            return Err(DevError::Ioctl { what, err });
         }
         Ok(())
     }

@@ -95,6 +95,12 @@ extern crate alloc;
 
 /// `SMCCC_VERSION`'s answer: 1.1.
 pub const SMCCC_VERSION_1_1: u64 = 0x1_0001;
+/// SMCCC `SMCCC_ARCH_FEATURES` (SMC32): mandatory from SMCCC 1.1 on, which we claim.
+const SMCCC_ARCH_FEATURES: u32 = 0x8000_0001;
+/// SMCCC's `NOT_SUPPORTED` (-1) in a 64-bit register.
+const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
+/// Arm TRNG `TRNG_VERSION` (SMC32, DEN0098).
+const TRNG_VERSION: u32 = 0x8400_0050;
 /// PSCI `PSCI_FEATURES` (SMC32).
 const PSCI_FEATURES: u32 = 0x8400_000a;
 
@@ -189,6 +195,31 @@ pub struct Vmm<P: Platform> {
     fetch_from: u32,
 }
 
+/// The calls minos.ko makes at load — `SMCCC_VERSION`, `PSCI_FEATURES(SMCCC_VERSION)`, the
+/// vendor-hypervisor UID and the ABI `VERSION` — and `SMCCC_ARCH_FEATURES` (SMCCC 1.1 makes it
+/// mandatory; Linux asks it once the version says 1.1) and `TRNG_VERSION` (absent), answered from `minos_abi`'s constants alone,
+/// so the trap path can answer them before a [`Vmm`] (and its [`Platform`]) exists. `None`:
+/// not one of them.
+pub fn handshake(x: [u64; 5]) -> Option<[u64; 4]> {
+    match x[0] as u32 {
+        hvc::SMCCC_VERSION => Some(reply(SMCCC_VERSION_1_1)),
+        PSCI_FEATURES if x[1] as u32 == hvc::SMCCC_VERSION => Some(reply(0)),
+        // No arch workaround or extension is implemented: only the query itself exists.
+        SMCCC_ARCH_FEATURES => Some(reply(if x[1] as u32 == SMCCC_ARCH_FEATURES {
+            0
+        } else {
+            SMCCC_NOT_SUPPORTED
+        })),
+        hvc::VENDOR_HYP_CALL_UID => Some(hvc::MINOS_UID.map(u64::from)),
+        // No TRNG: the answer its spec gives for that, without the trap path's unknown-call
+        // warning (Linux probes it on every boot once SMCCC says 1.1).
+        TRNG_VERSION => Some(reply(SMCCC_NOT_SUPPORTED)),
+        // Both sides compare versions; the hypervisor only tells its own.
+        hvc::VERSION => Some(Call::decode(x).map_or_else(err, |_| reply(u64::from(ABI_VERSION)))),
+        _ => None,
+    }
+}
+
 fn reply(x0: u64) -> [u64; 4] {
     [x0, 0, 0, 0]
 }
@@ -272,13 +303,11 @@ impl<P: Platform> Vmm<P> {
     /// An HVC or SMC from VM `caller` (0 = VM0) with `x0..x4`: `Some(x0..x3)` when it is
     /// answered here, `None` when it belongs to the virtual PSCI.
     pub fn hvc(&mut self, caller: u32, x: [u64; 5]) -> Option<[u64; 4]> {
-        let fid = x[0] as u32;
-        match fid {
-            hvc::SMCCC_VERSION => return Some(reply(SMCCC_VERSION_1_1)),
-            PSCI_FEATURES if x[1] as u32 == hvc::SMCCC_VERSION => return Some(reply(0)),
-            hvc::VENDOR_HYP_CALL_UID => return Some(hvc::MINOS_UID.map(u64::from)),
-            f if hvc::is_minos(f) => {}
-            _ => return None,
+        if let Some(r) = handshake(x) {
+            return Some(r);
+        }
+        if !hvc::is_minos(x[0] as u32) {
+            return None;
         }
         Some(match Call::decode_from(caller, x) {
             Ok(call) => self.call(caller, call).unwrap_or_else(err),

@@ -267,6 +267,32 @@ fn smccc_and_uid_and_version() {
         let ver = v.hvc(caller, [u64::from(hvc::VERSION), 0x1_0000, 0, 0, 0]);
         assert_eq!(ver.unwrap()[0], u64::from(ABI_VERSION));
     }
+    // SMCCC 1.1's mandatory ARCH_FEATURES: only itself exists (no arch workaround).
+    assert_eq!(v.hvc(0, [0x8000_0001, 0x8000_0001, 0, 0, 0]), Some([0; 4]));
+    assert_eq!(
+        v.hvc(0, [0x8000_0001, 0x8000_8000, 0, 0, 0]).unwrap()[0],
+        u64::MAX
+    );
+    // The trap path's answers without a Vmm are the Vmm's.
+    for x in [
+        [0x8000_0000, 0, 0, 0, 0],
+        [0x8400_000a, 0x8000_0000, 0, 0, 0],
+        [0x8600_ff01, 0, 0, 0, 0],
+        [u64::from(hvc::VERSION), 0x1_0000, 0, 0, 0],
+        [u64::from(hvc::VERSION), u64::MAX, 0, 0, 0],
+        [0x8400_0050, 0, 0, 0, 0],
+    ] {
+        assert!(handshake(x).is_some());
+        assert_eq!(handshake(x), v.hvc(0, x));
+    }
+    assert_eq!(
+        handshake([u64::from(hvc::VERSION), u64::MAX, 0, 0, 0]).unwrap()[0],
+        HvcError::InvalidParameter.reg()
+    );
+    assert_eq!(handshake([0x8400_0050, 0, 0, 0, 0]).unwrap()[0], u64::MAX);
+    for fid in [hvc::VM_CREATE, hvc::MEM_INFO, hvc::HYP_INFO] {
+        assert_eq!(handshake([u64::from(fid), 0, 0, 0, 0]), None);
+    }
     // Not ours: PSCI answers them.
     assert_eq!(v.hvc(0, [0x8400_000a, 0x8400_0008, 0, 0, 0]), None);
     assert_eq!(v.hvc(0, [0xc400_0003, 0, 0, 0, 0]), None);

@@ -10,7 +10,7 @@ use crate::psci::{self, Psci};
 use crate::spin::{SetOnce, SpinLock};
 use crate::vgic::{self, Vgic, VgicConfig};
 use crate::vm::{VmConfig, VmLayout};
-use crate::{error, info, vmdtb, warn, VERSION};
+use crate::{error, info, vmdtb, vmm, warn, VERSION};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::console::{Pl011, CONSOLE};
@@ -617,6 +617,15 @@ fn write_vm_dtb(
         error!("vm{} DTB: {}", config.vmid, e);
         Msg("cannot derive a VM's DTB")
     })?;
+    // Linux takes its SMCCC conduit from `/psci`: minos.ko needs HVC.
+    if is_vm0
+        && !vmm::vm0_dtb::psci_over_hvc(out).map_err(|e| {
+            error!("vm0 DTB: {}", e);
+            Msg("cannot switch VM0's PSCI to HVC")
+        })?
+    {
+        warn!("vm0 DTB has no /psci method: minos.ko will not find its HVC conduit");
+    }
     if !is_vm0 {
         // Bare-metal guests parse with the `fdt` crate, which cannot skip the NOPs the
         // edits leave between nodes (Linux can).

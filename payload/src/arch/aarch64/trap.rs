@@ -10,6 +10,7 @@ use super::boot::{kick_pcpu, power_off_cpu, wait_for_cpu_on, Hyp, Vm, HYP};
 use super::regs;
 use super::virq;
 use crate::vgic;
+use crate::vmm;
 
 /// The register frame head.S saves on every exception.
 #[repr(C)]
@@ -48,7 +49,9 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
     let from_guest = (KIND_LOWER_SYNC..=KIND_LOWER_SERROR).contains(&kind);
     let (vm, vcpu) = hyp.on_pcpu(regs::cpu_index());
     let esr = Esr(read_sysreg!("esr_el2"));
-    if kind == KIND_LOWER_SYNC && constant_smccc(vm, vcpu, frame, esr) {
+    if kind == KIND_LOWER_SYNC
+        && (minos_handshake(vm, frame, esr) || constant_smccc(vm, vcpu, frame, esr))
+    {
         virq::sync_flush(hyp, vm, vcpu);
         return;
     }
@@ -90,6 +93,21 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
     if from_guest {
         virq::flush(hyp, vm, vcpu);
     }
+}
+
+/// VM0's Minos handshake (SMCCC 1.1, the Minos UID, the ABI version), answered by
+/// [`vmm::handshake`]. Every other Minos call still falls through to NOT_SUPPORTED: no
+/// [`vmm::Vmm`] runs yet (its `Platform` is not implemented). False when not answered here.
+fn minos_handshake(vm: &Vm, frame: &mut Frame, esr: Esr) -> bool {
+    if vm.index != 0 || esr.ec() != esr::EC_HVC64 {
+        return false;
+    }
+    let Some(r) = vmm::handshake([frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]])
+    else {
+        return false;
+    };
+    frame.x[..4].copy_from_slice(&r);
+    true
 }
 
 /// The hot path: an HVC or SMC whose answer is a constant (PSCI_VERSION, FEATURES, unknown
