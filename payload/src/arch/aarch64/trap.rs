@@ -6,13 +6,15 @@ use crate::log::RateLimit;
 use crate::psci::{self, Outcome};
 use crate::{error, info, warn};
 
-use super::boot::{kick_pcpu, power_off_cpu, wait_for_cpu_on, Hyp, Vm, HYP};
+use super::boot::{Hyp, Vm, HYP};
+use super::pcpu;
 use super::regs;
 use super::virq;
 use crate::vgic;
 use crate::vmm;
 
 /// The register frame head.S saves on every exception.
+#[derive(Clone, Copy)]
 #[repr(C)]
 pub struct Frame {
     pub x: [u64; 31],
@@ -46,18 +48,31 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
             frame.elr
         );
     };
+    let cpu = regs::cpu_index();
     let from_guest = (KIND_LOWER_SYNC..=KIND_LOWER_SERROR).contains(&kind);
-    let (vm, vcpu) = hyp.on_pcpu(regs::cpu_index());
+    let Some((vm, vcpu)) = pcpu::current(cpu).filter(|_| from_guest) else {
+        panic!(
+            "EL2 exception {}: ESR {:#x} ELR {:#x} FAR {:#x}",
+            kind,
+            read_sysreg!("esr_el2"),
+            frame.elr,
+            read_sysreg!("far_el2")
+        );
+    };
     let esr = Esr(read_sysreg!("esr_el2"));
     if kind == KIND_LOWER_SYNC
         && (minos_handshake(vm, frame, esr) || constant_smccc(vm, vcpu, frame, esr))
     {
         virq::sync_flush(hyp, vm, vcpu);
+        if pcpu::resched_pending(cpu) {
+            // Rare: a wake-up for another vCPU of this pCPU. Take the list registers back
+            // before switching.
+            virq::sync(hyp, vm, vcpu);
+            switch_and_flush(hyp, cpu, frame);
+        }
         return;
     }
-    if from_guest {
-        virq::sync(hyp, vm, vcpu);
-    }
+    virq::sync(hyp, vm, vcpu);
     match kind {
         KIND_LOWER_SYNC => lower_sync(hyp, vm, vcpu, frame, esr),
         KIND_LOWER_IRQ | KIND_LOWER_FIQ => {
@@ -82,24 +97,39 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
                 warn!("trap from an AArch32 guest, not supported (#{})", n);
             }
         }
-        _ => panic!(
-            "EL2 exception {}: ESR {:#x} ELR {:#x} FAR {:#x}",
-            kind,
-            read_sysreg!("esr_el2"),
-            frame.elr,
-            read_sysreg!("far_el2")
-        ),
+        _ => unreachable!("checked above: an exit from a lower EL"),
     }
-    if from_guest {
+    if pcpu::resched_pending(cpu) {
+        switch_and_flush(hyp, cpu, frame);
+    } else {
         virq::flush(hyp, vm, vcpu);
     }
+}
+
+/// Runs the scheduler at the end of an exit and loads the chosen vCPU's interrupts.
+#[inline(never)]
+fn switch_and_flush(hyp: &Hyp, cpu: usize, frame: &mut Frame) {
+    pcpu::switch(hyp, cpu, frame);
+    if let Some((vm, v)) = pcpu::current(cpu) {
+        virq::flush(hyp, vm, v);
+    }
+}
+
+/// A CPU's first guest entry (head.S `enter_scheduler`): waits until one of its vCPUs is
+/// runnable and fills `frame` with it.
+#[no_mangle]
+extern "C" fn first_entry(frame: &mut Frame) {
+    let Some(hyp) = HYP.get() else {
+        panic!("scheduler entered before boot finished");
+    };
+    switch_and_flush(hyp, regs::cpu_index(), frame);
 }
 
 /// VM0's Minos handshake (SMCCC 1.1, the Minos UID, the ABI version), answered by
 /// [`vmm::handshake`]. Every other Minos call still falls through to NOT_SUPPORTED: no
 /// [`vmm::Vmm`] runs yet (its `Platform` is not implemented). False when not answered here.
 fn minos_handshake(vm: &Vm, frame: &mut Frame, esr: Esr) -> bool {
-    if vm.index != 0 || esr.ec() != esr::EC_HVC64 {
+    if vm.config.vmid != 0 || esr.ec() != esr::EC_HVC64 {
         return false;
     }
     let Some(r) = vmm::handshake([frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]])
@@ -148,6 +178,14 @@ fn lower_sync(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, esr: Esr) {
             // A trapped SMC returns to itself (unlike HVC): step over it.
             frame.elr += 4;
             smccc(hyp, vm, v, frame, "SMC");
+        }
+        esr::EC_WFX => {
+            frame.elr += 4;
+            if esr.iss() & 1 == 0 {
+                pcpu::wfi(vm, v);
+            } else {
+                pcpu::yield_current();
+            }
         }
         esr::EC_SYSREG => {
             if let (Some(rt), Some(vgic)) = (vgic::sgi1r_write_rt(esr.iss()), &vm.vgic) {
@@ -290,7 +328,9 @@ fn smccc(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, conduit: &str) {
             if let psci::Call::CpuOn { target, .. } = call {
                 if r == psci::SUCCESS {
                     if let Some(t) = vm.psci.vcpu_of(target) {
-                        kick_pcpu(hyp, vm, t);
+                        if let Some((entry, context)) = vm.psci.take_pending(t) {
+                            pcpu::start_vcpu(hyp, vm, t, entry, context);
+                        }
                     }
                 }
             }
@@ -298,16 +338,16 @@ fn smccc(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, conduit: &str) {
         Outcome::Off => {
             // Routine: at info level it interleaves with the guest's output on the shared UART.
             crate::debug!("vm{} vcpu{} off", vm.config.vmid, v);
-            wait_for_cpu_on(hyp, vm, v)
+            pcpu::power_off_current(vm, v);
         }
-        // A static guest powers off or resets only itself: its pCPU parks (its other vCPUs,
-        // if any, stop when they next CPU_OFF).
-        Outcome::SystemOff | Outcome::SystemReset if vm.index > 0 => {
+        // A guest powers off or resets only itself: all its vCPUs stop, its pCPUs run the
+        // others.
+        Outcome::SystemOff | Outcome::SystemReset if vm.config.vmid != 0 => {
             info!(
                 "vm{} '{}' asked for system off/reset: stopping it",
                 vm.config.vmid, vm.config.name
             );
-            power_off_cpu()
+            pcpu::stop_vm(hyp, vm);
         }
         Outcome::SystemOff => {
             info!("vm0 asked for system off");
