@@ -349,9 +349,9 @@ pub fn switch(hyp: &Hyp, cpu: usize, frame: &mut Frame) {
     loop {
         pc.resched.store(false, Ordering::Relaxed);
         let t = now();
-        expire_timers(hyp, cpu, t);
+        let woke_higher = expire_timers(hyp, cpu, t);
         let mut q = pc.queue.lock();
-        let d = if pc.preempt.swap(false, Ordering::Relaxed) {
+        let d = if pc.preempt.swap(false, Ordering::Relaxed) || woke_higher {
             q.preempt(t)
         } else {
             q.tick(t)
@@ -443,7 +443,9 @@ fn load(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, shared: bool) {
 
 /// Delivers the expired timers of the vCPUs queued here but not loaded: each becomes a
 /// pending virtual timer interrupt (the timer masked, as for a loaded vCPU) and wakes it.
-fn expire_timers(hyp: &Hyp, cpu: usize, t: u64) {
+/// True if a woken vCPU outranks the running one.
+fn expire_timers(hyp: &Hyp, cpu: usize, t: u64) -> bool {
+    let mut preempt = false;
     let loaded = decode(PCPUS[cpu].loaded.load(Ordering::Relaxed));
     let mut q = PCPUS[cpu].queue.lock();
     for i in 0..q.len() {
@@ -478,10 +480,11 @@ fn expire_timers(hyp: &Hyp, cpu: usize, t: u64) {
             vgic.lock().inject(intid, None, Some(ids.1));
             any = true;
         }
-        if any {
-            let _ = q.wake(s, t);
+        if any && q.wake(s, t) == Ok(Wake::Preempt) {
+            preempt = true;
         }
     }
+    preempt
 }
 
 /// Arms the EL2 timer for the slice end (when another vCPU waits) and the earliest timer
