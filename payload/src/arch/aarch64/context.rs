@@ -13,6 +13,13 @@ pub const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 
 const CNT_ENABLE: u64 = 1;
 const CNT_IMASK: u64 = 2;
+const CNT_ISTATUS: u64 = 4;
+
+/// Whether a timer with control value `ctl` still asserts its interrupt as the guest set it
+/// up (enabled and expired; the mask is the hypervisor's, see [`TimerRegs::mask`]).
+pub fn asserting(ctl: u64) -> bool {
+    ctl & (CNT_ENABLE | CNT_ISTATUS) == CNT_ENABLE | CNT_ISTATUS
+}
 
 /// Saves or restores each listed EL1 register to/from the same-named field.
 macro_rules! el1_regs {
@@ -101,7 +108,14 @@ pub struct VcpuCtx {
     /// A reset (entry, x0) to apply when it is next loaded: set by a start while its pCPU
     /// may still be saving the state it had before it was stopped.
     pub pending_reset: Option<(u64, u64)>,
+    /// Timer interrupt lines raised in its vGIC ([`TIMER_V`], [`TIMER_P`]), lowered once the
+    /// guest's timer stops asserting.
+    pub timer_lines: u8,
 }
+
+/// [`VcpuCtx::timer_lines`] bits.
+pub const TIMER_V: u8 = 1;
+pub const TIMER_P: u8 = 2;
 
 impl VcpuCtx {
     pub fn new() -> Self {
@@ -114,6 +128,7 @@ impl VcpuCtx {
             ptimer: TimerRegs::default(),
             gic: GicIf::None,
             pending_reset: None,
+            timer_lines: 0,
         }
     }
 

@@ -16,7 +16,7 @@
 extern crate alloc;
 
 use alloc::boxed::Box;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 
 use crate::board::{GicVersion, MAX_CPUS};
 use crate::sched::{Decision, Priority, RunQueue, SchedError, State, Timing, VcpuRef, Wake};
@@ -24,7 +24,7 @@ use crate::spin::SpinLock;
 use crate::vgic::{hw_v2, hw_v3, ListRegs, VcpuMask};
 
 use super::boot::{Hyp, Vm};
-use super::context::{self, GicIf};
+use super::context::{self, GicIf, TIMER_P, TIMER_V};
 use super::gic;
 use super::regs;
 use super::trap::Frame;
@@ -50,6 +50,8 @@ struct Pcpu {
     resched: AtomicBool,
     /// A woken vCPU outranks the running one: do not wait for the slice end.
     preempt: AtomicBool,
+    /// The loaded vCPU's [`VcpuCtx::timer_lines`](super::context::VcpuCtx).
+    timer_lines: AtomicU8,
 }
 
 static PCPUS: [Pcpu; MAX_CPUS] = [const {
@@ -58,6 +60,7 @@ static PCPUS: [Pcpu; MAX_CPUS] = [const {
         loaded: AtomicU32::new(0),
         resched: AtomicBool::new(false),
         preempt: AtomicBool::new(false),
+        timer_lines: AtomicU8::new(0),
     }
 }; MAX_CPUS];
 
@@ -389,6 +392,9 @@ pub fn switch(hyp: &Hyp, cpu: usize, frame: &mut Frame) {
 fn save(hyp: &Hyp, vm: &Vm, v: usize, frame: &Frame) {
     let mut ctx = vm.vcpus[v].lock();
     ctx.frame = *frame;
+    ctx.timer_lines = PCPUS[regs::cpu_index()]
+        .timer_lines
+        .swap(0, Ordering::Relaxed);
     ctx.el1.save();
     context::save_timers(&mut ctx);
     ctx.gic = match hyp.board.gic.version {
@@ -416,6 +422,9 @@ fn load(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, shared: bool) {
         ctx.reset(entry, x0);
     }
     *frame = ctx.frame;
+    PCPUS[regs::cpu_index()]
+        .timer_lines
+        .store(ctx.timer_lines, Ordering::Relaxed);
     ctx.el1.restore();
     write_sysreg!("vttbr_el2", vm.vttbr);
     write_sysreg!("vtcr_el2", vm.vtcr);
@@ -468,16 +477,18 @@ fn expire_timers(hyp: &Hyp, cpu: usize, t: u64) -> bool {
                 .is_some_and(|d| d.wrapping_add(vm.cntvoff) <= t)
             {
                 ctx.vtimer.mask();
+                ctx.timer_lines |= TIMER_V;
                 fired[0] = Some(hyp.board.timer.virt);
             }
             if ctx.ptimer.deadline().is_some_and(|d| d <= t) {
                 ctx.ptimer.mask();
+                ctx.timer_lines |= TIMER_P;
                 fired[1] = Some(hyp.board.timer.phys);
             }
         }
         let mut any = false;
         for intid in fired.into_iter().flatten() {
-            vgic.lock().inject(intid, None, Some(ids.1));
+            vgic.lock().set_level(intid, Some(ids.1), true);
             any = true;
         }
         if any && q.wake(s, t) == Ok(Wake::Preempt) {
@@ -528,4 +539,43 @@ fn idle(hyp: &Hyp, cpu: usize) {
     }
     regs::wfi();
     super::virq::handle_irq_idle(hyp);
+}
+
+/// The loaded vCPU's timer fired: its interrupt line goes high in the vGIC (level-sensitive,
+/// like the hardware's) until [`sync_timer_lines`] sees the guest's timer stop asserting.
+/// Returns the vCPUs to kick.
+pub fn raise_timer_line(vm: &Vm, v: usize, intid: u32, virt: bool) -> VcpuMask {
+    let Some(vgic) = &vm.vgic else {
+        return VcpuMask::EMPTY;
+    };
+    let bit = if virt { TIMER_V } else { TIMER_P };
+    PCPUS[regs::cpu_index()]
+        .timer_lines
+        .fetch_or(bit, Ordering::Relaxed);
+    vgic.lock().set_level(intid, Some(v), true)
+}
+
+/// At an exit of the loaded vCPU: lowers the timer lines whose timer the guest disabled or
+/// moved to a later deadline (an interrupt that is no longer asserted must not stay pending).
+#[inline(always)]
+pub fn sync_timer_lines(hyp: &Hyp, vm: &Vm, v: usize) {
+    let lines = &PCPUS[regs::cpu_index()].timer_lines;
+    if lines.load(Ordering::Relaxed) != 0 {
+        lower_timer_lines(hyp, vm, v, lines);
+    }
+}
+
+#[inline(never)]
+fn lower_timer_lines(hyp: &Hyp, vm: &Vm, v: usize, lines: &AtomicU8) {
+    let Some(vgic) = &vm.vgic else { return };
+    let mut l = lines.load(Ordering::Relaxed);
+    if l & TIMER_V != 0 && !context::asserting(read_sysreg!("cntv_ctl_el0")) {
+        vgic.lock().set_level(hyp.board.timer.virt, Some(v), false);
+        l &= !TIMER_V;
+    }
+    if l & TIMER_P != 0 && !context::asserting(read_sysreg!("cntp_ctl_el0")) {
+        vgic.lock().set_level(hyp.board.timer.phys, Some(v), false);
+        l &= !TIMER_P;
+    }
+    lines.store(l, Ordering::Relaxed);
 }

@@ -72,6 +72,7 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
         }
         return;
     }
+    pcpu::sync_timer_lines(hyp, vm, vcpu);
     virq::sync(hyp, vm, vcpu);
     match kind {
         KIND_LOWER_SYNC => lower_sync(hyp, vm, vcpu, frame, esr),

@@ -134,10 +134,8 @@ fn drain(hyp: &Hyp, cur: Option<(&Vm, usize)>) {
                 }
                 gic::deactivate(gic_info, iar);
                 if let Some((vm, v)) = cur {
-                    if let Some(vgic) = &vm.vgic {
-                        let kicks = vgic.lock().inject(i, None, Some(v));
-                        pcpu::notify(hyp, vm, kicks, Some(v));
-                    }
+                    let kicks = pcpu::raise_timer_line(vm, v, i, i == timer.virt);
+                    pcpu::notify(hyp, vm, kicks, Some(v));
                 }
             }
             i if gic::FORWARDED_PPIS.contains(&i) => match cur {
