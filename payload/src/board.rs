@@ -104,6 +104,8 @@ pub struct Board {
     pub gic: GicInfo,
     pub timer: TimerInfo,
     pub uart: Option<Region>,
+    /// The console UART's interrupt (INTID), when its node has one.
+    pub uart_irq: Option<u32>,
     pub devices: FixedVec<Device, MAX_DEVICES>,
     pub vms: FixedVec<VmConfig, MAX_VMS>,
     pub psci: PsciMethod,
@@ -296,7 +298,10 @@ impl Board {
             return Err(BoardError::Missing("architected timer"));
         }
 
-        b.uart = Self::find_uart(&fdt);
+        if let Some((uart, irq)) = Self::find_uart(&fdt) {
+            b.uart = Some(uart);
+            b.uart_irq = irq;
+        }
         if let Some(chosen) = fdt.find_node("/chosen") {
             if let Some(level) = prop_str(chosen, "minos,loglevel") {
                 b.loglevel = Some(FixedStr::new(level));
@@ -365,7 +370,7 @@ impl Board {
         Ok(())
     }
 
-    fn find_uart(fdt: &Fdt<'_>) -> Option<Region> {
+    fn find_uart(fdt: &Fdt<'_>) -> Option<(Region, Option<u32>)> {
         let chosen = fdt.find_node("/chosen");
         let by_path = chosen
             .and_then(|c| prop_str(c, "stdout-path"))
@@ -373,7 +378,8 @@ impl Board {
             .and_then(|p| fdt.find_node(p));
         let node = by_path.or_else(|| fdt.find_compatible(&["arm,pl011"]))?;
         let root = fdt.find_node("/")?;
-        regs(node, child_cells(root)).next()
+        let irq = prop(node, "interrupts").and_then(|v| ppi_intid(v, 0));
+        Some((regs(node, child_cells(root)).next()?, irq))
     }
 
     /// The RAM range holding `addr`, if any.
@@ -410,6 +416,7 @@ pub mod tests {
         assert_eq!(b.gic.maintenance_irq, 25);
         assert_eq!((b.timer.phys, b.timer.virt, b.timer.hyp), (30, 27, 26));
         assert_eq!(b.uart, Some(Region::new(0x0900_0000, 0x1000)));
+        assert_eq!(b.uart_irq, Some(33));
         assert_eq!(b.psci, PsciMethod::Smc);
         assert!(b.devices.iter().any(|d| d.name.as_str() == "pl031@9010000"));
         assert_eq!(

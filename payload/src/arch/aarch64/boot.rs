@@ -323,12 +323,22 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
             error!("vm{} '{}' not started: {:?}", vmid, name, e);
         }
     }
+    if console_shared(&hyp.board) {
+        info!("console shared by the VMs: Ctrl-A <digit> moves the input, Ctrl-A ? for help");
+        super::guest_uart::own_console();
+    }
     cpu_init(hyp);
     Ok(())
 }
 
-/// One VM from its `/vms` node: layout checked, stage 2, DTB, vGIC, virtual PSCI, and for a
-/// static guest its virtual UART.
+/// Whether VM0 shares the console with static guests: then the hypervisor owns the physical
+/// UART (input multiplexed with Ctrl-A) and every VM, VM0 included, gets a model of it.
+fn console_shared(board: &Board) -> bool {
+    !board.gic_passthrough && board.uart.is_some() && board.vms.iter().any(|v| v.vmid != 0)
+}
+
+/// One VM from its `/vms` node: layout checked, stage 2, DTB, vGIC, virtual PSCI, and its
+/// virtual UART (static guests; VM0 too when the console is shared).
 #[inline(never)]
 fn build_vm(
     board: &Board,
@@ -369,13 +379,14 @@ fn build_vm(
         &board.cpus.as_slice()[..config.vcpus as usize],
         layout.memory,
     );
-    // A static guest's console is an emulated PL011 where the board's UART is.
-    let vuart = match (index, board.uart) {
-        (0, _) | (_, None) => None,
-        (_, Some(u)) => Some(SpinLock::new(GuestUart::new(
+    // A guest's console is an emulated PL011 where the board's UART is.
+    let vuart = match board.uart {
+        Some(u) if index > 0 || console_shared(board) => Some(SpinLock::new(GuestUart::new(
             config.vmid as u16,
             Region::new(u.base, 0x1000),
+            board.uart_irq,
         ))),
+        _ => None,
     };
     let mut vm = Vm::new(index, config, layout, vgic, psci, vttbr, vtcr, vuart);
     // Minos runs its real-time guests ahead of VM0; the starvation limit keeps VM0 going.
@@ -513,6 +524,10 @@ fn build_stage2(
         // With a vGIC, VM0 gets none of the GIC's frames: GICD/GICR trap to the emulation,
         // and GICv2's GICV shows up where the DT puts GICC (mapped below).
         if matches!(d.name.as_str(), "gich" | "gicv") || (use_vgic && d.is_gic) {
+            continue;
+        }
+        // A shared console is the hypervisor's: VM0 gets the model.
+        if console_shared(board) && board.uart.is_some_and(|u| u.overlaps(&d.region)) {
             continue;
         }
         match map_region(&mut t, pool, d.region, MemKind::Device) {

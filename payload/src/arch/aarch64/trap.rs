@@ -259,6 +259,9 @@ fn emulate_mmio(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, esr: Esr, ipa: 
                         frame.x[reg] = access.extend(val);
                     }
                     frame.elr += 4;
+                    let kicks = u.sync_irq(vm);
+                    drop(u);
+                    pcpu::notify(hyp, vm, kicks, Some(v));
                     return true;
                 }
                 Err(_) => return false,

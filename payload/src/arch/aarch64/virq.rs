@@ -148,6 +148,10 @@ fn drain(hyp: &Hyp, cur: Option<(&Vm, usize)>) {
                 }
                 _ => gic::deactivate(gic_info, iar),
             },
+            i if super::guest_uart::is_console_irq(hyp, i) => {
+                super::guest_uart::console_input(hyp, cur);
+                gic::deactivate(gic_info, iar);
+            }
             i if i >= 32 => match pcpu::vm(0).filter(|vm0| vm0.vgic.is_some()) {
                 Some(vm0) => {
                     let kicks = vm0
