@@ -354,6 +354,7 @@ fn smccc(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, conduit: &str) {
             pcpu::stop_vm(hyp, vm);
         }
         Outcome::SystemOff => {
+            pcpu::log_switch_stats(hyp);
             info!("vm0 asked for system off");
             regs::smc(u64::from(psci::SYSTEM_OFF), 0, 0, 0);
             panic!("firmware SYSTEM_OFF returned");
