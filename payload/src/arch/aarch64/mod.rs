@@ -10,6 +10,7 @@ pub mod gic;
 pub mod guest_uart;
 pub mod heap;
 pub mod panic;
+pub mod platform;
 pub mod pool;
 pub mod trap;
 pub mod virq;
