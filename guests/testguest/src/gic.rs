@@ -216,6 +216,18 @@ fn eoi(iar: u32) {
     }
 }
 
+/// Acknowledges and ends every interrupt pending at the CPU interface, as a handler would,
+/// with interrupts still masked at the CPU (a polling loop that saw its timer fire).
+pub fn drain_pending() {
+    loop {
+        let iar = ack();
+        if iar & 0x3ff == SPURIOUS {
+            return;
+        }
+        eoi(iar);
+    }
+}
+
 /// The IRQ vector's handler.
 pub fn handle_irq() {
     let at = cpu::counter();

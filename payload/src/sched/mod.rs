@@ -140,6 +140,45 @@ impl<const N: usize> RunQueue<N> {
         }
     }
 
+    /// Changes the slice parameters (the tick rate is only known at run time).
+    pub fn set_timing(&mut self, timing: Timing) {
+        self.timing = timing;
+    }
+
+    /// Takes an [`State::Off`] vCPU off the queue (its VM is being destroyed). Other vCPUs'
+    /// slots may move: look them up again with [`Self::find`].
+    pub fn remove(&mut self, who: VcpuRef) -> Result<(), SchedError> {
+        let i = self.find(who).ok_or(SchedError::BadSlot(usize::MAX))?.0;
+        if self.entries[i].state != State::Off || self.current == Some(i) {
+            return Err(SchedError::BadSlot(i));
+        }
+        self.entries.copy_within(i + 1..self.len, i);
+        self.len -= 1;
+        if let Some(c) = self.current {
+            if c > i {
+                self.current = Some(c - 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// How many vCPUs share this pCPU.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The vCPUs on this queue, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (Slot, VcpuRef, State)> + '_ {
+        self.entries[..self.len]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (Slot(i), e.who, e.state))
+    }
+
     /// Adds a vCPU, initially [`State::Off`].
     pub fn add(&mut self, who: VcpuRef, prio: Priority) -> Result<Slot, SchedError> {
         if self.entries[..self.len].iter().any(|e| e.who == who) {
@@ -204,11 +243,13 @@ impl<const N: usize> RunQueue<N> {
 
     /// PSCI CPU_OFF, or a crashed/stopped vCPU: it never runs again until [`Self::power_on`].
     pub fn power_off(&mut self, s: Slot, now: u64) -> Result<Decision, SchedError> {
-        self.account(now);
         self.entry(s)?.state = State::Off;
-        if self.current == Some(s.0) {
-            self.current = None;
+        if self.current != Some(s.0) {
+            // Another vCPU's power-off does not cut the running one's slice short.
+            return Ok(self.tick(now));
         }
+        self.account(now);
+        self.current = None;
         Ok(self.schedule(now))
     }
 

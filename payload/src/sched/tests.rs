@@ -196,3 +196,27 @@ fn placement_checks_affinity_against_the_board() {
         Err(SchedError::NoSuchCpu { cpu: 4, ncpus: 4 })
     );
 }
+
+#[test]
+fn remove_takes_only_an_off_vcpu_and_keeps_the_running_one() {
+    let mut q = rq();
+    let a = q.add(v(0, 0), Priority(1)).unwrap();
+    let b = q.add(v(1, 0), Priority(1)).unwrap();
+    let c = q.add(v(2, 0), Priority(1)).unwrap();
+    q.power_on(a, 0).unwrap();
+    q.power_on(c, 0).unwrap();
+    assert_eq!(q.tick(0), Decision::Run(a));
+    q.power_on(b, 0).unwrap();
+    // Not off: refused.
+    assert_eq!(q.remove(v(1, 0)), Err(SchedError::BadSlot(1)));
+    q.power_off(b, 1).unwrap();
+    q.remove(v(1, 0)).unwrap();
+    assert_eq!(q.len(), 2);
+    assert_eq!(q.find(v(1, 0)), None);
+    assert_eq!(q.find(v(2, 0)), Some(Slot(1)));
+    // The running vCPU before the removed slot is unchanged; the one after moved down.
+    assert_eq!(q.current(), Some(a));
+    assert_eq!(q.tick(SLICE + 1), Decision::Run(Slot(1)));
+    assert_eq!(q.vcpu(Slot(1)), Some(v(2, 0)));
+    assert_eq!(q.remove(v(9, 9)), Err(SchedError::BadSlot(usize::MAX)));
+}

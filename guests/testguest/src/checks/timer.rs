@@ -57,6 +57,9 @@ pub fn run(r: &mut Report, intid: u32) -> PerOp {
         }
         late += cpu::counter().saturating_sub(deadline);
         stop_timer();
+        // Take the interrupt the timer raised: left pending, it would make every later WFI
+        // return at once (on hardware too) and the loop would poll instead of sleep.
+        gic::drain_pending();
     }
     gic::disable_ppi(intid);
     r.result(

@@ -23,7 +23,7 @@ extern "C" {
     static __image_end: u8;
     static mut SECONDARY_TTBR: u64;
     fn secondary_entry();
-    fn enter_guest(pc: u64, x0: u64, stack_top: u64) -> !;
+    fn enter_scheduler(stack_top: u64) -> !;
     static cpu_stacks: u8;
 }
 
@@ -47,16 +47,17 @@ const HCR_FB: u64 = 1 << 9;
 const HCR_BSU_IS: u64 = 1 << 10;
 const HCR_TSC: u64 = 1 << 19;
 const HCR_RW: u64 = 1 << 31;
-/// SCTLR_EL1 RES1 bits, MMU and caches off: the state Linux's boot protocol expects.
-const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 
 extern crate alloc;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-/// A VM: VM0 (Linux, the host VM) or a static guest from `/vms`.
+use super::context::VcpuCtx;
+use super::pcpu;
+
+/// A VM: VM0 (Linux, the host VM), a static guest from `/vms` or a guest mvm created.
 pub struct Vm {
-    /// Position in [`Hyp::vm`]: 0 for VM0, then the static guests in `/vms` order.
+    /// 0 for VM0, then the static guests in `/vms` order; 0 for guests mvm created.
     pub index: usize,
     /// The virtual GIC, or `None` when the physical GIC is passed through.
     pub vgic: Option<SpinLock<Vgic>>,
@@ -65,35 +66,61 @@ pub struct Vm {
     pub psci: Psci,
     pub vttbr: u64,
     pub vtcr: u64,
-    /// vCPU pinned on each pCPU.
-    pub vcpu_on_pcpu: [Option<usize>; MAX_CPUS],
     /// The emulated PL011 of a static guest (VM0 owns the physical one).
     pub vuart: Option<SpinLock<GuestUart>>,
+    /// Each vCPU's state while it is not loaded on its pCPU.
+    pub vcpus: Vec<SpinLock<VcpuCtx>>,
+    /// `CNTVOFF_EL2` while its vCPUs run (0: the virtual count is the physical one).
+    pub cntvoff: u64,
+    /// Scheduling priority, larger first (static guests outrank VM0, as in Minos).
+    pub priority: u8,
+}
+
+impl Vm {
+    /// A VM whose vCPUs are all off (fresh contexts), not yet registered with [`pcpu`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        index: usize,
+        config: VmConfig,
+        layout: VmLayout,
+        vgic: Option<SpinLock<Vgic>>,
+        psci: Psci,
+        vttbr: u64,
+        vtcr: u64,
+        vuart: Option<SpinLock<GuestUart>>,
+    ) -> Self {
+        let vcpus = (0..config.vcpus)
+            .map(|_| SpinLock::new(VcpuCtx::new()))
+            .collect();
+        Self {
+            index,
+            vgic,
+            config,
+            layout,
+            psci,
+            vttbr,
+            vtcr,
+            vuart,
+            vcpus,
+            cntvoff: 0,
+            priority: 0,
+        }
+    }
 }
 
 pub struct Hyp {
     pub board: Board,
-    pub vm0: Box<Vm>,
-    /// Static guests (`vmid` >= 1 in `/vms`), each on pCPUs of its own.
-    pub guests: Vec<Box<Vm>>,
-    /// Which VM's vCPU each pCPU runs (index for [`Hyp::vm`]).
-    pub pcpu_vm: [Option<usize>; MAX_CPUS],
     pub el2_ttbr: u64,
 }
 
-impl Hyp {
-    pub fn vm(&self, index: usize) -> &Vm {
-        match index {
-            0 => &self.vm0,
-            i => &self.guests[i - 1],
-        }
-    }
-
-    /// The VM and vCPU pinned to pCPU `cpu` (VM0's vCPU 0 for a CPU nobody uses).
-    pub fn on_pcpu(&self, cpu: usize) -> (&Vm, usize) {
-        let vm = self.vm(self.pcpu_vm[cpu].unwrap_or(0));
-        (vm, vm.vcpu_on_pcpu[cpu].unwrap_or(0))
-    }
+/// HCR_EL2 while a vCPU of `vm` runs (the scheduler adds the WFI/WFE traps).
+pub fn hcr_for(hyp: &Hyp, vm: &Vm) -> u64 {
+    let irq_route = if vm.vgic.is_some() && !hyp.board.gic_passthrough {
+        HCR_IMO | HCR_FMO
+    } else {
+        0
+    };
+    HCR_RW | HCR_TSC | HCR_BSU_IS | HCR_FB | HCR_VM | irq_route
 }
 
 pub static HYP: SetOnce<Hyp> = SetOnce::new();
@@ -178,21 +205,22 @@ extern "C" fn primary_main(dtb: u64, load: u64) -> ! {
         }
     }
     let hyp = HYP.get().expect("set by setup");
-    start_secondaries(hyp);
-    let cpu = regs::cpu_index();
-    match hyp.vm0.vcpu_on_pcpu[cpu] {
-        Some(0) => {
+    for vmid in 0..pcpu::MAX_VMS {
+        if let Some(vm) = pcpu::vm(vmid) {
             info!(
-                "entering VM0 at {:#x}, DTB at {:#x}",
-                hyp.vm0.config.entry, hyp.vm0.layout.dtb
+                "starting vm{} '{}' on cpu{} at {:#x}, DTB at {:#x}",
+                vm.config.vmid,
+                vm.config.name,
+                vm.config.affinity.as_slice()[0],
+                vm.config.entry,
+                vm.layout.dtb
             );
-            enter_vcpu(hyp, &hyp.vm0, 0, hyp.vm0.config.entry, hyp.vm0.layout.dtb)
-        }
-        _ => {
-            error!("VM0 vCPU 0 must be pinned to the boot CPU");
-            halt()
+            pcpu::start_vcpu(hyp, vm, 0, vm.config.entry, vm.layout.dtb);
         }
     }
+    start_secondaries(hyp);
+    // SAFETY: this CPU's own stack; nothing on it is used after the switch.
+    unsafe { enter_scheduler(stack_top(0)) }
 }
 
 struct Msg(&'static str);
@@ -280,31 +308,21 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
         }
         guests.push(vm);
     }
-    let mut pcpu_vm = [None; MAX_CPUS];
-    for vm in core::iter::once(&vm0).chain(guests.iter()) {
-        for &p in vm.config.affinity.iter() {
-            if let Some(other) = pcpu_vm[p as usize].replace(vm.index) {
-                if other != vm.index {
-                    error!(
-                        "cpu{} is named by two VMs' vcpu_affinity (vm index {} and {})",
-                        p, other, vm.index
-                    );
-                    return Err(Msg("pCPU sharing between VMs is not supported yet"));
-                }
-            }
-        }
-    }
     info!("pool: {:#x} bytes left", pool.remaining());
     *POOL.lock() = Some(pool);
     let hyp = HYP
-        .set(Hyp {
-            board,
-            vm0,
-            guests,
-            pcpu_vm,
-            el2_ttbr,
-        })
+        .set(Hyp { board, el2_ttbr })
         .map_err(|_| Msg("set up twice"))?;
+    pcpu::register_vm(hyp, vm0).map_err(|e| {
+        error!("vm0: {:?}", e);
+        Msg("cannot schedule VM0")
+    })?;
+    for vm in guests {
+        let (vmid, name) = (vm.config.vmid, vm.config.name);
+        if let Err(e) = pcpu::register_vm(hyp, vm) {
+            error!("vm{} '{}' not started: {:?}", vmid, name, e);
+        }
+    }
     cpu_init(hyp);
     // mvm's VM manager (arch::platform): its pool is what VM0 and /vms left of RAM.
     super::platform::init(hyp, hyp_region);
@@ -349,12 +367,6 @@ fn build_vm(
     } else {
         None
     };
-    let mut vcpu_on_pcpu = [None; MAX_CPUS];
-    for (v, &p) in config.affinity.iter().enumerate() {
-        if vcpu_on_pcpu[p as usize].replace(v).is_some() {
-            return Err(Msg("two vCPUs of one VM pinned to one CPU"));
-        }
-    }
     let psci = Psci::new(
         &board.cpus.as_slice()[..config.vcpus as usize],
         layout.memory,
@@ -367,17 +379,10 @@ fn build_vm(
             Region::new(u.base, 0x1000),
         ))),
     };
-    Ok(Box::new(Vm {
-        index,
-        vgic,
-        config,
-        layout,
-        psci,
-        vttbr,
-        vtcr,
-        vcpu_on_pcpu,
-        vuart,
-    }))
+    let mut vm = Vm::new(index, config, layout, vgic, psci, vttbr, vtcr, vuart);
+    // Minos runs its real-time guests ahead of VM0; the starvation limit keeps VM0 going.
+    vm.priority = u8::from(index > 0);
+    Ok(Box::new(vm))
 }
 
 fn regs_mpidr() -> u64 {
@@ -650,16 +655,10 @@ fn write_vm_dtb(
     Ok(())
 }
 
-/// Per-CPU EL2 configuration for running the vCPU pinned to this CPU.
+/// Per-CPU EL2 configuration; the per-VM registers are loaded with each vCPU.
 fn cpu_init(hyp: &Hyp) {
-    let (vm, _) = hyp.on_pcpu(regs::cpu_index());
-    write_sysreg!("vtcr_el2", vm.vtcr);
-    write_sysreg!("vttbr_el2", vm.vttbr);
-    let irq_route = if vm.vgic.is_some() {
-        HCR_IMO | HCR_FMO
-    } else {
-        0
-    };
+    let use_vgic = !hyp.board.gic_passthrough;
+    let irq_route = if use_vgic { HCR_IMO | HCR_FMO } else { 0 };
     write_sysreg!(
         "hcr_el2",
         HCR_RW | HCR_TSC | HCR_BSU_IS | HCR_FB | HCR_VM | irq_route
@@ -679,7 +678,8 @@ fn cpu_init(hyp: &Hyp) {
         write_sysreg!("S3_4_C12_C11_0", 0);
     }
     regs::isb();
-    if vm.vgic.is_some() && !gic::init_cpu(&hyp.board.gic, regs_mpidr()) {
+    pcpu::init_cpu(regs::cpu_index());
+    if use_vgic && !gic::init_cpu(&hyp.board.gic, regs_mpidr(), hyp.board.timer.hyp) {
         error!(
             "cpu{}: no redistributor for MPIDR {:#x}",
             regs::cpu_index(),
@@ -710,12 +710,9 @@ fn start_secondaries(hyp: &Hyp) {
 }
 
 static SEEN: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
-/// Whether each static guest's boot vCPU was entered (it starts without a PSCI CPU_ON).
-static GUEST_STARTED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
-/// Entered from head.S on each secondary CPU, MMU on, stack set: at boot (all CPUs are
-/// brought up once) and whenever a vCPU pinned here is turned on after its pCPU was powered
-/// off.
+/// Entered from head.S on each secondary CPU, MMU on, stack set: at boot, and (with the GIC
+/// passed through) whenever a parked CPU is woken for a vCPU.
 #[no_mangle]
 extern "C" fn secondary_main(cpu: usize) -> ! {
     let Some(hyp) = HYP.get() else { halt() };
@@ -725,57 +722,28 @@ extern "C" fn secondary_main(cpu: usize) -> ! {
         // the guest's lines.
         crate::debug!("cpu{} online", cpu);
     }
-    let Some(index) = hyp.pcpu_vm[cpu] else {
-        power_off_cpu()
-    };
-    let vm = hyp.vm(index);
-    let Some(v) = vm.vcpu_on_pcpu[cpu] else {
-        power_off_cpu()
-    };
-    let first_entry = GUEST_STARTED
-        .get(index)
-        .is_some_and(|s| !s.swap(true, Ordering::AcqRel));
-    if index > 0 && v == 0 && first_entry {
-        info!(
-            "entering vm{} '{}' on cpu{} at {:#x}, DTB at {:#x}",
-            vm.config.vmid, vm.config.name, cpu, vm.config.entry, vm.layout.dtb
-        );
-        enter_vcpu(hyp, vm, 0, vm.config.entry, vm.layout.dtb);
-    }
-    wait_for_cpu_on(hyp, vm, v)
+    // SAFETY: this CPU's own stack; nothing on it is used after the switch.
+    unsafe { enter_scheduler(stack_top(cpu)) }
 }
 
-/// Runs vCPU `v` of `vm` if it was turned on; otherwise powers this pCPU off through
-/// firmware (a parked CPU costs nothing, and under TCG a WFE loop would burn a host thread).
-/// [`kick_pcpu`] powers it back on for the next CPU_ON.
-pub fn wait_for_cpu_on(hyp: &Hyp, vm: &Vm, v: usize) -> ! {
-    if let Some((entry, context)) = vm.psci.take_pending(v) {
-        enter_vcpu(hyp, vm, v, entry, context);
-    }
-    power_off_cpu()
-}
-
-/// Parks this pCPU for good (until a CPU_ON of a vCPU pinned here).
+/// Parks this pCPU through firmware (with the GIC passed through the hypervisor cannot take
+/// interrupts to wake itself); [`wake_parked`] brings it back.
 pub fn power_off_cpu() -> ! {
     regs::smc(u64::from(psci::CPU_OFF), 0, 0, 0);
     // Only returns if firmware refused (e.g. no PSCI): wait here instead.
     halt()
 }
 
-/// After a virtual CPU_ON of vCPU `v`: make sure its pCPU runs to pick it up. The pCPU is
-/// either off (firmware CPU_ON starts it), or still on its way to off or already looking
-/// (firmware says ALREADY_ON/ON_PENDING; retry until it took the vCPU or is off).
-pub fn kick_pcpu(hyp: &Hyp, vm: &Vm, v: usize) {
-    let Some(p) = vm.config.affinity.as_slice().get(v).map(|&p| p as usize) else {
-        return;
-    };
+/// Makes sure parked pCPU `p` runs its scheduler: it is off (firmware CPU_ON starts it) or
+/// on its way (ALREADY_ON/ON_PENDING: retry while it has not rescheduled yet).
+pub fn wake_parked(hyp: &Hyp, p: usize, still_wanted: impl Fn() -> bool) {
     let mpidr = hyp.board.cpus.as_slice()[p];
     let entry = secondary_entry as *const () as u64;
     // A pCPU on its way to CPU_OFF gets there in a few hundred instructions; one that never
     // does (firmware refused its CPU_OFF) must not hang the caller.
     for _ in 0..1_000_000 {
         let r = regs::smc(0xc400_0003, mpidr, entry, p as u64) as i64;
-        if r == psci::SUCCESS || !vm.psci.is_pending(v) {
+        if r == psci::SUCCESS || !still_wanted() {
             return;
         }
         if r != psci::ALREADY_ON && r != psci::ON_PENDING {
@@ -784,15 +752,5 @@ pub fn kick_pcpu(hyp: &Hyp, vm: &Vm, v: usize) {
         }
         core::hint::spin_loop();
     }
-    error!("cpu{} neither powers off nor picks up vCPU {}", p, v);
-}
-
-fn enter_vcpu(hyp: &Hyp, vm: &Vm, v: usize, entry: u64, x0: u64) -> ! {
-    write_sysreg!("vmpidr_el2", vm.psci.mpidr(v) | (1 << 31));
-    write_sysreg!("sctlr_el1", SCTLR_EL1_RESET);
-    regs::isb();
-    super::virq::flush(hyp, vm, v);
-    // SAFETY: the stack top is this CPU's own stack; `entry` lies in the VM's RAM (checked by
-    // the layout or by PSCI CPU_ON) and stage 2 confines the guest.
-    unsafe { enter_guest(entry, x0, stack_top(regs::cpu_index())) }
+    error!("cpu{} neither powers off nor reschedules", p);
 }

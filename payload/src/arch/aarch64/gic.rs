@@ -11,6 +11,8 @@ use crate::board::{GicInfo, GicVersion};
 pub const KICK_SGI: u32 = 0;
 /// PPIs forwarded to the vCPU running on the pCPU: PMU, virtual and EL1 physical timer.
 pub const FORWARDED_PPIS: [u32; 3] = [23, 27, 30];
+/// The maintenance interrupt (list register underflow): the exit itself refills them.
+pub const MAINTENANCE_PPI: u32 = 25;
 const PRIO: u8 = 0xa0;
 /// Hypervisor-internal interrupts preempt forwarded ones.
 const PRIO_HYP: u8 = 0x20;
@@ -130,10 +132,11 @@ fn redist_of(gic: &GicInfo, mpidr: u64) -> Option<u64> {
     None
 }
 
-/// Per-CPU set-up: SGIs/PPIs, the CPU interface with EOImode 1, and the virtual CPU interface.
-/// Returns false if this CPU's redistributor cannot be found.
-pub fn init_cpu(gic: &GicInfo, mpidr: u64) -> bool {
-    let hyp_irqs = (1u32 << KICK_SGI) | (1 << 25);
+/// Per-CPU set-up: SGIs/PPIs (the hypervisor's own: the kick SGI, the maintenance interrupt
+/// and the EL2 timer `hyp_timer`), the CPU interface with EOImode 1, and the virtual CPU
+/// interface. Returns false if this CPU's redistributor cannot be found.
+pub fn init_cpu(gic: &GicInfo, mpidr: u64, hyp_timer: u32) -> bool {
+    let hyp_irqs = (1u32 << KICK_SGI) | (1 << 25) | (1u32 << (hyp_timer & 31));
     let fwd: u32 = FORWARDED_PPIS.iter().fold(0, |m, &p| m | 1 << p);
     match gic.version {
         GicVersion::V3 => {

@@ -187,45 +187,15 @@ park:
     wfe
     b       park
 
-// enter_guest(pc, x0, stack_top): drop to EL1h with interrupts masked, never returns.
-.global enter_guest
-enter_guest:
-    mov     sp, x2
-    msr     elr_el2, x0
-    mov     x2, #0x3c5
-    msr     spsr_el2, x2
-    mov     x0, x1
-    mov     x1, #0
-    mov     x2, #0
-    mov     x3, #0
-    mov     x4, #0
-    mov     x5, #0
-    mov     x6, #0
-    mov     x7, #0
-    mov     x8, #0
-    mov     x9, #0
-    mov     x10, #0
-    mov     x11, #0
-    mov     x12, #0
-    mov     x13, #0
-    mov     x14, #0
-    mov     x15, #0
-    mov     x16, #0
-    mov     x17, #0
-    mov     x18, #0
-    mov     x19, #0
-    mov     x20, #0
-    mov     x21, #0
-    mov     x22, #0
-    mov     x23, #0
-    mov     x24, #0
-    mov     x25, #0
-    mov     x26, #0
-    mov     x27, #0
-    mov     x28, #0
-    mov     x29, #0
-    mov     x30, #0
-    eret
+// enter_scheduler(stack_top): resets this CPU's stack, builds a frame below its top with
+// first_entry(frame) (which waits until a vCPU is runnable) and enters that vCPU.
+.global enter_scheduler
+enter_scheduler:
+    mov     sp, x0
+    sub     sp, sp, #FRAME_SIZE
+    mov     x0, sp
+    bl      first_entry
+    b       trap_restore
 
 // Exception vectors. Every entry saves a full frame and calls trap_entry(kind, frame);
 // kind = vector index (0-3 EL2 SP0, 4-7 EL2 SPx, 8-11 lower AArch64, 12-15 lower AArch32).
@@ -301,6 +271,8 @@ trap_common:
     mov     x1, sp
     bl      trap_entry
 
+// Restores the frame at sp and returns to the guest it describes.
+trap_restore:
     add     x2, sp, #272
     ldp     q0, q1, [x2, #0]
     ldp     q2, q3, [x2, #32]

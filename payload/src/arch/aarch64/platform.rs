@@ -7,24 +7,27 @@ extern crate alloc;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ops::Range;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use minos_abi::types::IrqLevel;
 use minos_abi::{hvc, HvcError, MAX_VMS, MEM_ALIGN};
 
 use crate::board::{Board, GicVersion, Region, MAX_CPUS};
+use crate::esr::{Esr, MmioAccess};
 use crate::fixed::{FixedStr, FixedVec};
 use crate::pagetable::{self, Format, Geometry, MemKind, PageTable, PAGE_SIZE};
 use crate::psci::Psci;
-use crate::spin::SpinLock;
+use crate::spin::{SpinGuard, SpinLock};
 use crate::vgic::{self, Vgic, VgicConfig};
+use crate::virtio_mmio::Access;
 use crate::vm::{VmConfig, VmLayout};
 use crate::vmm::stage2::{self, TablePages};
-use crate::vmm::{self, placement, BlockPool, Config, GicSpec, Platform, Vmm};
+use crate::vmm::{self, placement, BlockPool, Config, GicSpec, MmioOutcome, Platform, Vmm};
 use crate::{error, info, warn};
 
 use super::boot::{Hyp, Vm, POOL};
-use super::{gic, regs, virq};
+use super::trap::Frame;
+use super::{gic, pcpu, regs};
 
 /// The VM manager, built at boot once VM0 exists; `None` if it could not be (then every
 /// Minos call past the handshake answers `NOT_SUPPORTED`).
@@ -46,12 +49,16 @@ struct GuestHw {
     /// The vGIC between `vgic_create` and `vcpus_create` (then it moves into the [`Vm`]).
     vgic: Option<Vgic>,
     gic: Option<GicSpec>,
-    /// The VM, its vCPUs off, once `vcpus_create` built it.
-    vm: Option<Box<Vm>>,
+    /// The VM, registered with the scheduler (vCPUs off) by `vcpus_create`.
+    vm: Option<&'static Vm>,
+    blocks: Vec<u64>,
+    /// The access each vCPU blocked on (`MmioOutcome::Blocked`), to finish on resume.
+    waiting: [Option<MmioAccess>; MAX_CPUS],
 }
 
 pub struct HypPlatform {
     hyp: &'static Hyp,
+    vm0: &'static Vm,
     pool: BlockPool,
     /// Index `vmid - 1`.
     guests: Vec<Option<GuestHw>>,
@@ -167,7 +174,8 @@ pub fn init(hyp: &'static Hyp, hyp_region: Region) {
 
 fn build(hyp: &'static Hyp, hyp_region: Region) -> Result<Vmm<HypPlatform>, &'static str> {
     let board = &hyp.board;
-    if hyp.vm0.vgic.is_none() {
+    let vm0 = pcpu::vm(0).ok_or("VM0 is not registered")?;
+    if vm0.vgic.is_none() {
         return Err("VM0 has the physical GIC (no vGIC to signal it through)");
     }
     let notify_spi = NOTIFY_SPI.load(Ordering::Relaxed);
@@ -178,8 +186,11 @@ fn build(hyp: &'static Hyp, hyp_region: Region) -> Result<Vmm<HypPlatform>, &'st
     let range = |r: Region| r.base..r.end();
     let mut reserved: Vec<Range<u64>> = alloc::vec![range(hyp_region)];
     reserved.extend(board.vms.iter().filter_map(|v| v.memory.map(range)));
-    reserved.push(range(hyp.vm0.layout.memory));
-    reserved.extend(hyp.guests.iter().map(|v| range(v.layout.memory)));
+    reserved.extend(
+        (0..pcpu::MAX_VMS)
+            .filter_map(pcpu::vm)
+            .map(|v| range(v.layout.memory)),
+    );
     reserved.extend(board.devices.iter().map(|d| range(d.region)));
     reserved.extend(board.uart.map(range));
     let ram: Vec<Range<u64>> = board.memory.iter().map(|&m| range(m)).collect();
@@ -201,7 +212,7 @@ fn build(hyp: &'static Hyp, hyp_region: Region) -> Result<Vmm<HypPlatform>, &'st
         reserved,
         vm0_window: window.clone(),
     };
-    let vm0_root = hyp.vm0.vttbr & 0x0000_ffff_ffff_fffe;
+    let vm0_root = vm0.vttbr & 0x0000_ffff_ffff_fffe;
     let mut guests = Vec::new();
     guests.resize_with(MAX_VMS as usize, || None);
     let platform = HypPlatform {
@@ -211,7 +222,8 @@ fn build(hyp: &'static Hyp, hyp_region: Region) -> Result<Vmm<HypPlatform>, &'st
         ipa_bits,
         vtcr: vtcr(&g, ipa_bits),
         vm0_pt: PageTable::from_root(vm0_root, Format::Stage2, g),
-        vm0_ram: hyp.vm0.layout.memory,
+        vm0,
+        vm0_ram: vm0.layout.memory,
         notify_spi,
         notify_level: false,
         window_start: window.start,
@@ -231,13 +243,123 @@ pub fn hvc(caller: u32, x: [u64; 5]) -> Option<[u64; 4]> {
         // The handshake ids are SMCCC's, outside the Minos range: no lock for them.
         return vmm::handshake(x);
     }
-    VMM.lock().as_mut()?.hvc(caller, x)
+    match lock_vmm() {
+        Some(mut g) => g.as_mut()?.hvc(caller, x),
+        // A stopping vCPU never sees the answer.
+        None => Some([HvcError::Busy.reg(), 0, 0, 0]),
+    }
 }
 
 /// Destroys every VM `owner` created (VM0 powering off or resetting).
 pub fn release_owner(owner: u32) {
-    if let Some(v) = VMM.lock().as_mut() {
+    if let Some(v) = lock_vmm().as_mut().and_then(|g| g.as_mut()) {
         v.release_owner(owner);
+    }
+}
+
+/// The vCPU of `vm` loaded on this pCPU (it reloads its list registers on the way out).
+fn running_here(vm: &Vm) -> Option<usize> {
+    pcpu::current(regs::cpu_index())
+        .filter(|(c, _)| core::ptr::eq(*c, vm))
+        .map(|(_, v)| v)
+}
+
+/// Completes a trapped access: a read's value into its register, the PC past it.
+fn finish_access(f: &mut Frame, a: MmioAccess, value: u64) {
+    if !a.write && a.reg != 31 {
+        f.x[usize::from(a.reg)] = a.extend(value);
+    }
+    f.elr += 4;
+}
+
+/// Guest VMs whose vCPU asked PSCI `SYSTEM_OFF`/`RESET`, for the VM manager to see at its
+/// next call: the trap path of a stopping vCPU must not wait for the VM manager's lock.
+static OFF: [AtomicBool; MAX_VMS as usize + 1] =
+    [const { AtomicBool::new(false) }; MAX_VMS as usize + 1];
+
+/// Takes the VM manager's lock from a trap, unless the trapping vCPU is being stopped (then a
+/// pCPU holding the lock may be waiting for it to leave: give up).
+fn lock_vmm() -> Option<SpinGuard<'static, Option<Vmm<HypPlatform>>>> {
+    loop {
+        if let Some(mut g) = VMM.try_lock() {
+            if let Some(v) = g.as_mut() {
+                for (vmid, f) in OFF.iter().enumerate() {
+                    if f.swap(false, Ordering::Relaxed) {
+                        v.guest_off(vmid as u32);
+                    }
+                }
+            }
+            return Some(g);
+        }
+        if pcpu::current_stopping() {
+            return None;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// Guest VM `vmid` powered itself off (its vCPUs are being stopped): its state becomes `OFF`.
+pub fn guest_off(vmid: u32) {
+    if let Some(f) = OFF.get(vmid as usize) {
+        f.store(true, Ordering::Relaxed);
+    }
+    // Applied now if the lock is free, else by whoever takes it next.
+    if let Some(g) = VMM.try_lock() {
+        drop(g);
+        let _ = lock_vmm();
+    }
+}
+
+/// A guest's data abort at `ipa` that neither the vGIC nor the UART took: a virtio window or
+/// the power button (`vmm::Vmm::mmio`). False when it is none of them (inject the abort).
+pub fn mmio(vm: &Vm, v: usize, frame: &mut Frame, esr: Esr, ipa: u64) -> bool {
+    let vmid = vm.config.vmid;
+    if vmid == 0 {
+        return false;
+    }
+    let Some(a) = esr.mmio() else { return false };
+    let Some(mut guard) = lock_vmm() else {
+        // This vCPU is being stopped: it never runs this access again.
+        return true;
+    };
+    let Some(vmm) = guard.as_mut() else {
+        return false;
+    };
+    let raw = if a.reg == 31 {
+        0
+    } else {
+        frame.x[usize::from(a.reg)]
+    };
+    let access = Access {
+        offset: 0,
+        width: u32::from(a.size),
+        write: a.write,
+        value: if a.size == 8 {
+            raw
+        } else {
+            raw & ((1u64 << (a.size * 8)) - 1)
+        },
+    };
+    match vmm.mmio(vmid, v as u32, ipa, access) {
+        MmioOutcome::NotMine => false,
+        MmioOutcome::Done(val) => {
+            finish_access(frame, a, val);
+            true
+        }
+        outcome => {
+            if outcome == MmioOutcome::Blocked {
+                if let Some(w) = vmm
+                    .platform_mut()
+                    .hw(vmid)
+                    .and_then(|h| h.waiting.get_mut(v))
+                {
+                    *w = Some(a);
+                }
+            }
+            // Under the lock, so mvm's answer cannot come before the vCPU is blocked.
+            pcpu::block_current(vmm.platform().hyp);
+            true
+        }
     }
 }
 
@@ -248,11 +370,11 @@ impl HypPlatform {
             .and_then(Option::as_mut)
     }
 
-    fn vm(&self, vmid: u32) -> Option<&Vm> {
+    fn vm(&self, vmid: u32) -> Option<&'static Vm> {
         self.guests
             .get((vmid as usize).wrapping_sub(1))
             .and_then(Option::as_ref)
-            .and_then(|h| h.vm.as_deref())
+            .and_then(|h| h.vm)
     }
 
     /// Checks `[ipa, ipa + len)` lies in VM0's RAM (identity mapped, so also its address).
@@ -313,6 +435,8 @@ impl Platform for HypPlatform {
             vgic: None,
             gic: None,
             vm: None,
+            blocks: blocks.to_vec(),
+            waiting: [None; MAX_CPUS],
         });
         Ok(())
     }
@@ -349,7 +473,7 @@ impl Platform for HypPlatform {
             stage2::unmap_blocks(&self.vm0_pt, pool, ipa, len / MEM_ALIGN);
         }
         // Before the blocks go back to the pool, no VM0 CPU may still reach them.
-        tlbi_vmid(self.hyp.vm0.vttbr);
+        tlbi_vmid(self.vm0.vttbr);
     }
 
     fn vgic_create(&mut self, vmid: u32, gic: GicSpec) -> Result<(), HvcError> {
@@ -405,6 +529,7 @@ impl Platform for HypPlatform {
         }
         let nr_pcpus = self.hyp.board.cpus.len().max(1);
         let vtcr = self.vtcr;
+        let hyp = self.hyp;
         let hw = self.hw(vmid).ok_or(HvcError::NoSuchVm)?;
         let vgic = hw.vgic.take().ok_or(HvcError::BadState)?;
         let count = count as usize;
@@ -429,40 +554,70 @@ impl Platform for HypPlatform {
             setup_data: None,
             native_wfi: false,
         };
-        let vm = Box::new(Vm {
-            index: usize::MAX,
-            vgic: Some(SpinLock::new(vgic)),
+        let mut vm = Vm::new(
+            0,
             config,
-            layout: VmLayout {
+            VmLayout {
                 memory: hw.mem,
                 dtb: hw.mem.base,
             },
-            psci: Psci::new(&mpidrs[..count], hw.mem),
-            vttbr: hw.pt.root() | u64::from(vmid & 0xff) << 48,
+            Some(SpinLock::new(vgic)),
+            Psci::new(&mpidrs[..count], hw.mem),
+            hw.pt.root() | u64::from(vmid & 0xff) << 48,
             vtcr,
-            vcpu_on_pcpu: [None; MAX_CPUS],
-            vuart: None,
-        });
+            None,
+        );
+        // The guest's virtual counter starts near 0 at creation.
+        vm.cntvoff = read_sysreg!("cntpct_el0");
+        let vm = pcpu::register_vm(hyp, Box::new(vm)).map_err(|e| {
+            warn!("vm{}: cannot schedule its vCPUs: {:?}", vmid, e);
+            HvcError::NoMemory
+        })?;
+        OFF.get(vmid as usize)
+            .inspect(|f| f.store(false, Ordering::Relaxed));
         hw.vm = Some(vm);
         Ok(())
     }
 
     fn vcpus_destroy(&mut self, vmid: u32) {
+        let hyp = self.hyp;
         if let Some(hw) = self.hw(vmid) {
-            hw.vm = None;
+            if hw.vm.take().is_some() {
+                // Returns once no pCPU runs or holds its vCPUs: their stage 2 is unused.
+                drop(pcpu::unregister_vm(hyp, vmid as usize));
+            }
+            hw.waiting = [None; MAX_CPUS];
         }
     }
 
-    fn vm_start(&mut self, vmid: u32, _entry: u64, _setup_data: u64) -> Result<(), HvcError> {
+    fn vm_start(&mut self, vmid: u32, entry: u64, setup_data: u64) -> Result<(), HvcError> {
+        let hyp = self.hyp;
         let hw = self.hw(vmid).ok_or(HvcError::NoSuchVm)?;
-        if hw.vm.is_none() {
-            return Err(HvcError::BadState);
+        let vm = hw.vm.ok_or(HvcError::BadState)?;
+        // A restart: the last run's vCPUs (stopped) must have left their pCPUs before their
+        // interrupt state is reset.
+        for v in 0..vm.config.vcpus as usize {
+            pcpu::wait_unloaded(vm, v);
         }
-        // No vCPU scheduler in the trap path yet: a guest's vCPUs have nowhere to run.
-        Err(HvcError::NotSupported)
+        hw.waiting = [None; MAX_CPUS];
+        if let Some(g) = &vm.vgic {
+            g.lock().reset();
+        }
+        vm.psci.reset();
+        // mvm wrote the images through VM0's cacheable window; the guest starts with its
+        // MMU and caches off.
+        for &b in &hw.blocks {
+            regs::dcache_clean_range(b, MEM_ALIGN);
+        }
+        pcpu::start_vcpu(hyp, vm, 0, entry, setup_data);
+        Ok(())
     }
 
-    fn vm_stop(&mut self, _vmid: u32) {}
+    fn vm_stop(&mut self, vmid: u32) {
+        if let Some(vm) = self.vm(vmid) {
+            pcpu::stop_vm(self.hyp, vm);
+        }
+    }
 
     fn inject_irq(&mut self, vmid: u32, intid: u32, level: IrqLevel) -> Result<(), HvcError> {
         let vm = self.vm(vmid).ok_or(HvcError::NoSuchVm)?;
@@ -470,31 +625,44 @@ impl Platform for HypPlatform {
         if !(32..1020).contains(&intid) {
             return Err(HvcError::InvalidParameter);
         }
-        let mut g = vgic.lock();
-        let _kicks = match level {
-            IrqLevel::High => g.set_level(intid, None, true),
-            IrqLevel::Low => g.set_level(intid, None, false),
-            IrqLevel::Edge => g.inject(intid, None, None),
+        let kicks = {
+            let mut g = vgic.lock();
+            match level {
+                IrqLevel::High => g.set_level(intid, None, true),
+                IrqLevel::Low => g.set_level(intid, None, false),
+                IrqLevel::Edge => g.inject(intid, None, None),
+            }
         };
+        pcpu::notify(self.hyp, vm, kicks, running_here(vm));
         Ok(())
     }
 
-    fn complete_mmio(&mut self, _vmid: u32, _vcpu: u32, _value: u64) {}
+    fn complete_mmio(&mut self, vmid: u32, vcpu: u32, value: u64) {
+        let hyp = self.hyp;
+        let Some(hw) = self.hw(vmid) else { return };
+        let (Some(vm), Some(slot)) = (hw.vm, hw.waiting.get_mut(vcpu as usize)) else {
+            return;
+        };
+        let Some(access) = slot.take() else { return };
+        pcpu::resume_vcpu(hyp, vm, vcpu as usize, |f| finish_access(f, access, value));
+    }
 
-    fn rerun_mmio(&mut self, _vmid: u32, _vcpu: u32) {}
+    fn rerun_mmio(&mut self, vmid: u32, vcpu: u32) {
+        if let Some(vm) = self.vm(vmid) {
+            // Nothing changes: the PC still names the access, which runs again.
+            pcpu::resume_vcpu(self.hyp, vm, vcpu as usize, |_| {});
+        }
+    }
 
     fn vm0_notify(&mut self, pending: bool) {
         if pending == self.notify_level {
             return;
         }
         self.notify_level = pending;
-        let hyp = self.hyp;
-        let Some(vgic) = &hyp.vm0.vgic else { return };
+        let vm0 = self.vm0;
+        let Some(vgic) = &vm0.vgic else { return };
         let kicks = vgic.lock().set_level(self.notify_spi, None, pending);
-        // The trapping vCPU reloads its list registers on the way out; the others are kicked.
-        let (vm, v) = hyp.on_pcpu(regs::cpu_index());
-        let me = if vm.index == 0 { v } else { usize::MAX };
-        virq::kick(hyp, &hyp.vm0, kicks, me);
+        pcpu::notify(self.hyp, vm0, kicks, running_here(vm0));
     }
 
     fn vm0_read(&mut self, ipa: u64, buf: &mut [u8]) -> Result<(), HvcError> {

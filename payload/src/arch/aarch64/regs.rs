@@ -46,6 +46,12 @@ pub fn wfe() {
     unsafe { core::arch::asm!("wfe", options(nostack, nomem)) };
 }
 
+/// Waits for an interrupt (pending ones wake it even while masked at EL2).
+pub fn wfi() {
+    // SAFETY: waits for an interrupt; no state is touched.
+    unsafe { core::arch::asm!("dsb sy", "wfi", options(nostack)) };
+}
+
 fn dcache_line() -> u64 {
     4 << ((read_sysreg!("ctr_el0") >> 16) & 0xf)
 }

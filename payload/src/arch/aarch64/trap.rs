@@ -6,12 +6,14 @@ use crate::log::RateLimit;
 use crate::psci::{self, Outcome};
 use crate::{error, info, warn};
 
-use super::boot::{kick_pcpu, power_off_cpu, wait_for_cpu_on, Hyp, Vm, HYP};
+use super::boot::{Hyp, Vm, HYP};
+use super::pcpu;
 use super::regs;
 use super::virq;
 use crate::vgic;
 
 /// The register frame head.S saves on every exception.
+#[derive(Clone, Copy)]
 #[repr(C)]
 pub struct Frame {
     pub x: [u64; 31],
@@ -45,18 +47,32 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
             frame.elr
         );
     };
+    let cpu = regs::cpu_index();
     let from_guest = (KIND_LOWER_SYNC..=KIND_LOWER_SERROR).contains(&kind);
-    let (vm, vcpu) = hyp.on_pcpu(regs::cpu_index());
+    let Some((vm, vcpu)) = pcpu::current(cpu).filter(|_| from_guest) else {
+        panic!(
+            "EL2 exception {}: ESR {:#x} ELR {:#x} FAR {:#x}",
+            kind,
+            read_sysreg!("esr_el2"),
+            frame.elr,
+            read_sysreg!("far_el2")
+        );
+    };
     let esr = Esr(read_sysreg!("esr_el2"));
     if kind == KIND_LOWER_SYNC
         && (minos_call(vm, frame, esr) || constant_smccc(vm, vcpu, frame, esr))
     {
         virq::sync_flush(hyp, vm, vcpu);
+        if pcpu::resched_pending(cpu) {
+            // Rare: a wake-up for another vCPU of this pCPU. Take the list registers back
+            // before switching.
+            virq::sync(hyp, vm, vcpu);
+            switch_and_flush(hyp, cpu, frame);
+        }
         return;
     }
-    if from_guest {
-        virq::sync(hyp, vm, vcpu);
-    }
+    pcpu::sync_timer_lines(hyp, vm, vcpu);
+    virq::sync(hyp, vm, vcpu);
     match kind {
         KIND_LOWER_SYNC => lower_sync(hyp, vm, vcpu, frame, esr),
         KIND_LOWER_IRQ | KIND_LOWER_FIQ => {
@@ -81,17 +97,32 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
                 warn!("trap from an AArch32 guest, not supported (#{})", n);
             }
         }
-        _ => panic!(
-            "EL2 exception {}: ESR {:#x} ELR {:#x} FAR {:#x}",
-            kind,
-            read_sysreg!("esr_el2"),
-            frame.elr,
-            read_sysreg!("far_el2")
-        ),
+        _ => unreachable!("checked above: an exit from a lower EL"),
     }
-    if from_guest {
+    if pcpu::resched_pending(cpu) {
+        switch_and_flush(hyp, cpu, frame);
+    } else {
         virq::flush(hyp, vm, vcpu);
     }
+}
+
+/// Runs the scheduler at the end of an exit and loads the chosen vCPU's interrupts.
+#[inline(never)]
+fn switch_and_flush(hyp: &Hyp, cpu: usize, frame: &mut Frame) {
+    pcpu::switch(hyp, cpu, frame);
+    if let Some((vm, v)) = pcpu::current(cpu) {
+        virq::flush(hyp, vm, v);
+    }
+}
+
+/// A CPU's first guest entry (head.S `enter_scheduler`): waits until one of its vCPUs is
+/// runnable and fills `frame` with it.
+#[no_mangle]
+extern "C" fn first_entry(frame: &mut Frame) {
+    let Some(hyp) = HYP.get() else {
+        panic!("scheduler entered before boot finished");
+    };
+    switch_and_flush(hyp, regs::cpu_index(), frame);
 }
 
 /// Minos calls and the SMCCC queries minos.ko makes, from any VM, through HVC or SMC:
@@ -151,6 +182,14 @@ fn lower_sync(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, esr: Esr) {
             frame.elr += 4;
             smccc(hyp, vm, v, frame, "SMC");
         }
+        esr::EC_WFX => {
+            frame.elr += 4;
+            if esr.iss() & 1 == 0 {
+                pcpu::wfi(vm, v);
+            } else {
+                pcpu::yield_current();
+            }
+        }
         esr::EC_SYSREG => {
             if let (Some(rt), Some(vgic)) = (vgic::sgi1r_write_rt(esr.iss()), &vm.vgic) {
                 let val = if rt == 31 { 0 } else { frame.x[rt as usize] };
@@ -164,7 +203,11 @@ fn lower_sync(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, esr: Esr) {
         esr::EC_DABT_LOW | esr::EC_IABT_LOW => {
             let far = read_sysreg!("far_el2");
             let ipa = ((read_sysreg!("hpfar_el2") & 0x0000_0fff_ffff_fff0) << 8) | (far & 0xfff);
-            if esr.ec() == esr::EC_DABT_LOW && emulate_mmio(hyp, vm, v, frame, esr, ipa) {
+            if esr.ec() == esr::EC_DABT_LOW
+                && (emulate_mmio(hyp, vm, v, frame, esr, ipa)
+                    // An mvm guest's virtio windows and power button (arch::platform).
+                    || super::platform::mmio(vm, v, frame, esr, ipa))
+            {
                 return;
             }
             if let Some(n) = STAGE2_FAULT.allow() {
@@ -292,7 +335,9 @@ fn smccc(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, conduit: &str) {
             if let psci::Call::CpuOn { target, .. } = call {
                 if r == psci::SUCCESS {
                     if let Some(t) = vm.psci.vcpu_of(target) {
-                        kick_pcpu(hyp, vm, t);
+                        if let Some((entry, context)) = vm.psci.take_pending(t) {
+                            pcpu::start_vcpu(hyp, vm, t, entry, context);
+                        }
                     }
                 }
             }
@@ -300,16 +345,18 @@ fn smccc(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, conduit: &str) {
         Outcome::Off => {
             // Routine: at info level it interleaves with the guest's output on the shared UART.
             crate::debug!("vm{} vcpu{} off", vm.config.vmid, v);
-            wait_for_cpu_on(hyp, vm, v)
+            pcpu::power_off_current(vm, v);
         }
-        // A static guest powers off or resets only itself: its pCPU parks (its other vCPUs,
-        // if any, stop when they next CPU_OFF).
-        Outcome::SystemOff | Outcome::SystemReset if vm.index > 0 => {
+        // A guest powers off or resets only itself: all its vCPUs stop, its pCPUs run the
+        // others.
+        Outcome::SystemOff | Outcome::SystemReset if vm.config.vmid != 0 => {
             info!(
                 "vm{} '{}' asked for system off/reset: stopping it",
                 vm.config.vmid, vm.config.name
             );
-            power_off_cpu()
+            pcpu::stop_vm(hyp, vm);
+            // For mvm's guests: the VM manager marks it off.
+            super::platform::guest_off(vm.config.vmid);
         }
         Outcome::SystemOff => {
             info!("vm0 asked for system off");

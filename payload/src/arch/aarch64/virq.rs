@@ -8,6 +8,7 @@ use crate::warn;
 
 use super::boot::{Hyp, Vm};
 use super::gic;
+use super::pcpu;
 
 static BAD_IRQ: RateLimit = RateLimit::new(4);
 
@@ -83,54 +84,87 @@ pub fn drain_hw_deactivations(hyp: &Hyp, g: &mut Vgic) {
     }
 }
 
-/// Makes every vCPU in `mask` other than `me` exit to EL2 and reload its list registers.
+/// Wakes the vCPUs of `vm` in `mask` and refreshes their list registers (see
+/// [`pcpu::notify`]); `me` (running here) reloads its own at the end of the exit.
 #[inline]
 pub fn kick(hyp: &Hyp, vm: &Vm, mask: VcpuMask, me: usize) {
-    // Almost every exit kicks nobody: skip the loop set-up.
-    if mask.0 & !VcpuMask::single(me).0 == 0 {
-        return;
-    }
-    kick_others(hyp, vm, mask, me);
+    pcpu::notify(hyp, vm, mask, Some(me));
 }
 
-#[inline(never)]
-fn kick_others(hyp: &Hyp, vm: &Vm, mask: VcpuMask, me: usize) {
-    for v in mask.iter() {
-        if v == me {
-            continue;
-        }
-        if let Some(&p) = vm.config.affinity.as_slice().get(v) {
-            let p = p as usize;
-            let mpidr = hyp.board.cpus.as_slice()[p];
-            gic::send_sgi(&hyp.board.gic, gic::KICK_SGI, mpidr, p);
-        }
-    }
-}
+const CNT_IMASK: u64 = 2;
 
-/// A physical IRQ exit: acknowledge everything pending and forward it to the VM running here
-/// (physical SPIs are all routed to the boot CPU, which runs VM0).
+/// A physical IRQ exit of vCPU `vcpu` of `vm`: acknowledge everything pending and deliver it.
 pub fn handle_irq(hyp: &Hyp, vm: &Vm, vcpu: usize) {
+    drain(hyp, Some((vm, vcpu)));
+}
+
+/// The same while the pCPU idles (no vCPU loaded).
+pub fn handle_irq_idle(hyp: &Hyp) {
+    drain(hyp, None);
+}
+
+/// Physical SPIs belong to VM0 (its devices); the timer and PMU PPIs to the loaded vCPU; the
+/// kick SGI and the EL2 timer ask this pCPU to reschedule.
+fn drain(hyp: &Hyp, cur: Option<(&Vm, usize)>) {
     let gic_info = &hyp.board.gic;
-    let Some(vgic) = &vm.vgic else { return };
+    let timer = &hyp.board.timer;
     while let Some(iar) = gic::ack(gic_info) {
         let intid = iar & 0x3ff;
         gic::eoi(gic_info, iar);
-        let kicks = match intid {
-            i if i == gic::KICK_SGI || i == 25 => {
-                // A kick or the maintenance interrupt: the exit itself was the point.
+        match intid {
+            i if i == gic::KICK_SGI || i == gic::MAINTENANCE_PPI => {
                 gic::deactivate(gic_info, iar);
-                VcpuMask::EMPTY
+                if i == gic::KICK_SGI {
+                    pcpu::request_resched();
+                }
             }
-            i if gic::FORWARDED_PPIS.contains(&i) => vgic.lock().inject(i, Some(i), Some(vcpu)),
-            i if i >= 32 => vgic.lock().inject(i, Some(i), None),
+            i if i == timer.hyp => {
+                // Level: off until the scheduler arms it again.
+                write_sysreg!("cnthp_ctl_el2", 0);
+                gic::deactivate(gic_info, iar);
+                pcpu::request_resched();
+            }
+            i if i == timer.virt || i == timer.phys => {
+                // Masked and delivered as a plain virtual interrupt: nothing physical stays
+                // active when this vCPU is switched out. The guest's handler reprograms it.
+                if i == timer.virt {
+                    write_sysreg!("cntv_ctl_el0", read_sysreg!("cntv_ctl_el0") | CNT_IMASK);
+                } else {
+                    write_sysreg!("cntp_ctl_el0", read_sysreg!("cntp_ctl_el0") | CNT_IMASK);
+                }
+                gic::deactivate(gic_info, iar);
+                if let Some((vm, v)) = cur {
+                    let kicks = pcpu::raise_timer_line(vm, v, i, i == timer.virt);
+                    pcpu::notify(hyp, vm, kicks, Some(v));
+                }
+            }
+            i if gic::FORWARDED_PPIS.contains(&i) => match cur {
+                Some((vm, v)) if vm.vgic.is_some() => {
+                    let kicks = vm
+                        .vgic
+                        .as_ref()
+                        .map_or(VcpuMask::EMPTY, |g| g.lock().inject(i, Some(i), Some(v)));
+                    pcpu::notify(hyp, vm, kicks, Some(v));
+                }
+                _ => gic::deactivate(gic_info, iar),
+            },
+            i if i >= 32 => match pcpu::vm(0).filter(|vm0| vm0.vgic.is_some()) {
+                Some(vm0) => {
+                    let kicks = vm0
+                        .vgic
+                        .as_ref()
+                        .map_or(VcpuMask::EMPTY, |g| g.lock().inject(i, Some(i), None));
+                    let me = cur.and_then(|(vm, v)| (vm.config.vmid == 0).then_some(v));
+                    pcpu::notify(hyp, vm0, kicks, me);
+                }
+                None => gic::deactivate(gic_info, iar),
+            },
             _ => {
                 if let Some(n) = BAD_IRQ.allow() {
                     warn!("unexpected physical interrupt {} (#{})", intid, n);
                 }
                 gic::deactivate(gic_info, iar);
-                VcpuMask::EMPTY
             }
-        };
-        kick(hyp, vm, kicks, vcpu);
+        }
     }
 }
