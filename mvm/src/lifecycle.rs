@@ -71,6 +71,15 @@ pub fn table(vms: &[VmInfo]) -> String {
     s
 }
 
+/// The `mvm list` footer: the hypervisor's guest-RAM pool.
+pub fn pool_line(total: u64, free: u64) -> String {
+    format!(
+        "guest memory: {} MiB free of {} MiB\n",
+        free >> 20,
+        total >> 20
+    )
+}
+
 fn owner_alive(v: &VmInfo) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     v.owner_pid != 0 && unsafe { libc::kill(v.owner_pid as libc::pid_t, 0) } == 0
@@ -248,5 +257,9 @@ mod tests {
         assert!(lines[1].contains("84M"));
         assert!(lines[1].contains("0x80000000"));
         assert_eq!(state_name(99), "unknown");
+        assert_eq!(
+            pool_line(302 << 20, 218 << 20),
+            "guest memory: 218 MiB free of 302 MiB\n"
+        );
     }
 }

@@ -46,6 +46,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::List) => {
             let dev = Minos::open()?;
             print!("{}", lifecycle::table(&lifecycle::all(&dev)?));
+            let m = dev.mem_info()?;
+            print!("{}", lifecycle::pool_line(m.total, m.free));
             Ok(())
         }
         Some(Command::Destroy { vm }) => {

@@ -158,6 +158,16 @@ impl PageTable {
         })
     }
 
+    /// A table built earlier whose root table is at `root` (e.g. from `VTTBR_EL2`), to map
+    /// more into it with the allocator its pages came from.
+    pub fn from_root(root: u64, format: Format, geometry: Geometry) -> Self {
+        Self {
+            root,
+            geometry,
+            format,
+        }
+    }
+
     /// Physical address of the root table (for TTBR0_EL2 / VTTBR_EL2).
     pub fn root(&self) -> u64 {
         self.root

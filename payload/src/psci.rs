@@ -206,6 +206,13 @@ impl Psci {
         }
     }
 
+    /// Back to the power-on state (the VM restarts): vCPU 0 on, the others off.
+    pub fn reset(&self) {
+        for (v, s) in self.state[..self.count].iter().enumerate() {
+            s.store(if v == 0 { ON } else { OFF }, Ordering::Release);
+        }
+    }
+
     /// Whether a CPU_ON for `vcpu` waits to be picked up.
     pub fn is_pending(&self, vcpu: usize) -> bool {
         self.state
@@ -232,6 +239,26 @@ mod tests {
 
     fn psci() -> Psci {
         Psci::new(&[0, 1, 2, 3], Region::new(0x4400_0000, 0x1000_0000))
+    }
+
+    #[test]
+    fn reset_powers_on_only_vcpu0() {
+        let p = psci();
+        assert_eq!(p.cpu_on(2, 0x4400_0000, 0), SUCCESS);
+        assert_eq!(p.handle(0, Call::CpuOff), Outcome::Off);
+        p.reset();
+        let info = |t| {
+            p.handle(
+                1,
+                Call::AffinityInfo {
+                    target: t,
+                    level: 0,
+                },
+            )
+        };
+        assert_eq!(info(0), Outcome::Return(i64::from(ON)));
+        assert_eq!(info(2), Outcome::Return(i64::from(OFF)));
+        assert!(!p.is_pending(2));
     }
 
     #[test]

@@ -34,6 +34,14 @@ impl<T> SpinLock<T> {
         }
         SpinGuard { lock: self }
     }
+
+    /// The lock if it is free now, without waiting.
+    pub fn try_lock(&self) -> Option<SpinGuard<'_, T>> {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            .then_some(SpinGuard { lock: self })
+    }
 }
 
 pub struct SpinGuard<'a, T> {
@@ -70,6 +78,10 @@ mod tests {
         let l = SpinLock::new(1);
         *l.lock() += 1;
         assert_eq!(*l.lock(), 2);
+        let g = l.lock();
+        assert!(l.try_lock().is_none(), "held");
+        drop(g);
+        assert_eq!(l.try_lock().map(|g| *g), Some(2));
     }
 }
 

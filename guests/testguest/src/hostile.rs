@@ -30,6 +30,11 @@ const SMC64: u32 = 1 << 30;
 const OWNER_STANDARD: u32 = 4;
 /// PSCI calls that stop the caller (CPU_OFF, SYSTEM_SUSPEND, SYSTEM_OFF, SYSTEM_RESET,
 /// SYSTEM_RESET2): left out of the sweep, which must go on.
+/// What a Minos hypervisor answers any VM with a value: SMCCC discovery (`SMCCC_VERSION`),
+/// its vendor UID, and the Minos `VERSION` and `HYP_INFO` calls. The rest of the Minos range
+/// (0xc600_0000..) is VM0's and must answer an error.
+const DISCOVERY: [u32; 4] = [0x8000_0000, 0x8600_ff01, 0xc600_0000, 0xc600_0001];
+const MINOS_RANGE: u32 = 0xc600_0000;
 const STOPPING_PSCI: [u32; 5] = [0x02, 0x0e, 0x08, 0x09, 0x12];
 
 pub fn run(p: &Platform, dtb: usize, feats: &Features) -> ! {
@@ -270,7 +275,8 @@ fn firmware(r: &mut Report, p: &Platform) {
 /// Arm architecture, CPU, SiP, OEM, standard secure (PSCI), standard and vendor hypervisor
 /// services; SMC32 and SMC64), and in the yielding SMC32/SMC64 ranges with owners cycling
 /// through all 64, each with random x1-x7: only errors, never a hang or an exception. PSCI's
-/// own functions answer for themselves; the ones that stop the caller are left out.
+/// own functions answer for themselves (the ones that stop the caller are left out), and so do
+/// the hypervisor's discovery calls ([`DISCOVERY`]).
 fn sweep(r: &mut Report, c: Conduit) {
     let mut rng = XorShift::new(0x5eed_0000 ^ c as u64);
     let (mut calls, mut skipped, mut wrong) = (0u32, 0u32, 0u32);
@@ -302,8 +308,10 @@ fn sweep(r: &mut Report, c: Conduit) {
                 continue;
             }
             let v = smccc::result(fid, ret[0]);
-            // PSCI answers for itself (versions, states, its own errors).
-            let ok = psci_call || v == NOT_SUPPORTED;
+            // PSCI answers for itself (versions, states, its own errors); the hypervisor
+            // identifies itself; VM0's calls are refused with an error of their own.
+            let minos_refused = fid & 0xffff_0000 == MINOS_RANGE && v < 0;
+            let ok = psci_call || DISCOVERY.contains(&fid) || minos_refused || v == NOT_SUPPORTED;
             if !ok {
                 if wrong == 0 {
                     first_wrong = (fid, v);

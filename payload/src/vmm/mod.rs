@@ -67,6 +67,7 @@
 
 mod block_pool;
 pub mod pl061;
+pub mod placement;
 mod platform;
 pub mod stage2;
 #[cfg(test)]

@@ -348,6 +348,8 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
         super::guest_uart::own_console();
     }
     cpu_init(hyp);
+    // mvm's VM manager (arch::platform): its pool is what VM0 and /vms left of RAM.
+    super::platform::init(hyp, hyp_region);
     Ok(())
 }
 
@@ -754,6 +756,14 @@ fn write_vm_dtb(
             Msg("cannot compact a VM's DTB")
         })?;
     }
+    // mvm's notification line (minos.ko finds it by compatible): a node appended last.
+    let size = if is_vm0 {
+        // SAFETY: the hypervisor DTB (mapped, `board.dtb_size` bytes), only read.
+        let hyp_dtb = unsafe { core::slice::from_raw_parts(dtb as *const u8, size as usize) };
+        super::platform::add_vm0_node(board, hyp_dtb, layout).unwrap_or(size)
+    } else {
+        size
+    };
     // The VM starts with its caches off.
     regs::dcache_clean_range(layout.dtb, size);
     Ok(())

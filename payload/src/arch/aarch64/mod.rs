@@ -12,6 +12,7 @@ pub mod guest_uart;
 pub mod heap;
 pub mod panic;
 pub mod pcpu;
+pub mod platform;
 pub mod pool;
 pub mod trap;
 pub mod virq;

@@ -159,7 +159,8 @@ fn loaded_on(vm: &Vm, v: usize) -> Option<usize> {
     (PCPUS[p].loaded.load(Ordering::Acquire) == encode(vm.config.vmid, v)).then_some(p)
 }
 
-fn wait_unloaded(vm: &Vm, v: usize) {
+/// Waits until no other pCPU has vCPU `v` of `vm` loaded (its state is in its context).
+pub fn wait_unloaded(vm: &Vm, v: usize) {
     while loaded_on(vm, v).is_some_and(|p| p != regs::cpu_index()) {
         core::hint::spin_loop();
     }

@@ -11,7 +11,6 @@ use super::pcpu;
 use super::regs;
 use super::virq;
 use crate::vgic;
-use crate::vmm;
 
 /// The register frame head.S saves on every exception.
 #[derive(Clone, Copy)]
@@ -61,7 +60,7 @@ extern "C" fn trap_entry(kind: u64, frame: &mut Frame) {
     };
     let esr = Esr(read_sysreg!("esr_el2"));
     if kind == KIND_LOWER_SYNC
-        && (minos_handshake(vm, frame, esr) || constant_smccc(vm, vcpu, frame, esr))
+        && (minos_call(vm, frame, esr) || constant_smccc(vm, vcpu, frame, esr))
     {
         virq::sync_flush(hyp, vm, vcpu);
         if pcpu::resched_pending(cpu) {
@@ -126,18 +125,21 @@ extern "C" fn first_entry(frame: &mut Frame) {
     switch_and_flush(hyp, regs::cpu_index(), frame);
 }
 
-/// VM0's Minos handshake (SMCCC 1.1, the Minos UID, the ABI version), answered by
-/// [`vmm::handshake`]. Every other Minos call still falls through to NOT_SUPPORTED: no
-/// [`vmm::Vmm`] runs yet (its `Platform` is not implemented). False when not answered here.
-fn minos_handshake(vm: &Vm, frame: &mut Frame, esr: Esr) -> bool {
-    if vm.config.vmid != 0 || esr.ec() != esr::EC_HVC64 {
-        return false;
-    }
-    let Some(r) = vmm::handshake([frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]])
-    else {
+/// Minos calls and the SMCCC queries minos.ko makes, from any VM, through HVC or SMC:
+/// answered by the VM manager ([`super::platform::hvc`]). False when they are not its.
+fn minos_call(vm: &Vm, frame: &mut Frame, esr: Esr) -> bool {
+    let step = match esr.ec() {
+        esr::EC_HVC64 => 0,
+        // A trapped SMC returns to itself (unlike HVC): step over it.
+        esr::EC_SMC64 => 4,
+        _ => return false,
+    };
+    let x = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
+    let Some(r) = super::platform::hvc(vm.config.vmid, x) else {
         return false;
     };
     frame.x[..4].copy_from_slice(&r);
+    frame.elr += step;
     true
 }
 
@@ -201,7 +203,11 @@ fn lower_sync(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, esr: Esr) {
         esr::EC_DABT_LOW | esr::EC_IABT_LOW => {
             let far = read_sysreg!("far_el2");
             let ipa = ((read_sysreg!("hpfar_el2") & 0x0000_0fff_ffff_fff0) << 8) | (far & 0xfff);
-            if esr.ec() == esr::EC_DABT_LOW && emulate_mmio(hyp, vm, v, frame, esr, ipa) {
+            if esr.ec() == esr::EC_DABT_LOW
+                && (emulate_mmio(hyp, vm, v, frame, esr, ipa)
+                    // An mvm guest's virtio windows and power button (arch::platform).
+                    || super::platform::mmio(vm, v, frame, esr, ipa))
+            {
                 return;
             }
             if let Some(n) = STAGE2_FAULT.allow() {
@@ -352,15 +358,19 @@ fn smccc(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, conduit: &str) {
                 vm.config.vmid, vm.config.name
             );
             pcpu::stop_vm(hyp, vm);
+            // For mvm's guests: the VM manager marks it off.
+            super::platform::guest_off(vm.config.vmid);
         }
         Outcome::SystemOff => {
             pcpu::log_switch_stats(hyp);
             info!("vm0 asked for system off");
+            super::platform::release_owner(0);
             regs::smc(u64::from(psci::SYSTEM_OFF), 0, 0, 0);
             panic!("firmware SYSTEM_OFF returned");
         }
         Outcome::SystemReset => {
             info!("vm0 asked for system reset");
+            super::platform::release_owner(0);
             regs::smc(u64::from(psci::SYSTEM_RESET), 0, 0, 0);
             panic!("firmware SYSTEM_RESET returned");
         }
