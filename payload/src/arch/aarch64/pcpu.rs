@@ -234,7 +234,8 @@ pub fn block_current(hyp: &Hyp) {
     let _ = hyp;
     let mut q = PCPUS[cpu].queue.lock();
     if let Some(s) = q.find(who(vm, v)) {
-        let _ = q.block(s, now());
+        // Not `block`: an interrupt must not run it again before its access is answered.
+        let _ = q.wait(s, now());
     }
     PCPUS[cpu].resched.store(true, Ordering::Relaxed);
 }
@@ -252,7 +253,7 @@ pub fn resume_vcpu(hyp: &Hyp, vm: &Vm, v: usize, f: impl FnOnce(&mut Frame)) {
         let mut q = PCPUS[p].queue.lock();
         f(&mut vm.vcpus[v].lock().frame);
         match q.find(who(vm, v)) {
-            Some(s) => q.wake(s, now()).unwrap_or(Wake::NotBlocked),
+            Some(s) => q.resume(s, now()).unwrap_or(Wake::NotBlocked),
             None => Wake::NotBlocked,
         }
     };
