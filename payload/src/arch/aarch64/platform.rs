@@ -168,7 +168,7 @@ pub fn init(hyp: &'static Hyp, hyp_region: Region) {
             );
             *VMM.lock() = Some(v);
         }
-        Err(why) => warn!("mvm guests disabled: {}", why),
+        Err(why) => info!("mvm guests disabled: {}", why),
     }
 }
 
