@@ -104,6 +104,8 @@ pub struct Board {
     pub gic: GicInfo,
     pub timer: TimerInfo,
     pub uart: Option<Region>,
+    /// The console UART's interrupt (INTID), when its node has one.
+    pub uart_irq: Option<u32>,
     pub devices: FixedVec<Device, MAX_DEVICES>,
     pub vms: FixedVec<VmConfig, MAX_VMS>,
     pub psci: PsciMethod,
@@ -296,7 +298,10 @@ impl Board {
             return Err(BoardError::Missing("architected timer"));
         }
 
-        b.uart = Self::find_uart(&fdt);
+        if let Some((uart, irq)) = Self::find_uart(&fdt) {
+            b.uart = Some(uart);
+            b.uart_irq = irq;
+        }
         if let Some(chosen) = fdt.find_node("/chosen") {
             if let Some(level) = prop_str(chosen, "minos,loglevel") {
                 b.loglevel = Some(FixedStr::new(level));
@@ -365,7 +370,7 @@ impl Board {
         Ok(())
     }
 
-    fn find_uart(fdt: &Fdt<'_>) -> Option<Region> {
+    fn find_uart(fdt: &Fdt<'_>) -> Option<(Region, Option<u32>)> {
         let chosen = fdt.find_node("/chosen");
         let by_path = chosen
             .and_then(|c| prop_str(c, "stdout-path"))
@@ -373,7 +378,8 @@ impl Board {
             .and_then(|p| fdt.find_node(p));
         let node = by_path.or_else(|| fdt.find_compatible(&["arm,pl011"]))?;
         let root = fdt.find_node("/")?;
-        regs(node, child_cells(root)).next()
+        let irq = prop(node, "interrupts").and_then(|v| ppi_intid(v, 0));
+        Some((regs(node, child_cells(root)).next()?, irq))
     }
 
     /// The RAM range holding `addr`, if any.
@@ -384,6 +390,46 @@ impl Board {
     pub fn cpu_index(&self, mpidr: u64) -> Option<usize> {
         self.cpus.iter().position(|&m| m == mpidr & 0xff_00ff_ffff)
     }
+}
+
+/// A device passed through to one VM: its MMIO ranges and SPIs, from its DT node.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassDevice {
+    pub regions: FixedVec<Region, 4>,
+    pub spis: FixedVec<u32, 4>,
+}
+
+/// Looks up the device node at `path` in the DTB `data` (top-level nodes, as a VM's
+/// `devices` names them). Only SPIs can be passed through: a PPI or SGI belongs to a CPU.
+pub fn resolve_device(data: &[u8], path: &str) -> Result<PassDevice, BoardError> {
+    let fdt = Fdt::new(data).map_err(|_| BoardError::BadFdt)?;
+    let root = fdt.find_node("/").ok_or(BoardError::Missing("root node"))?;
+    let node = fdt
+        .find_node(path)
+        .ok_or(BoardError::Missing("passthrough device node"))?;
+    let mut d = PassDevice::default();
+    for r in regs(node, child_cells(root)) {
+        d.regions
+            .push(r)
+            .map_err(|_| BoardError::Malformed("passthrough device reg"))?;
+    }
+    if d.regions.is_empty() {
+        return Err(BoardError::Malformed("passthrough device without reg"));
+    }
+    if let Some(irqs) = prop(node, "interrupts") {
+        for i in 0..irqs.len() / 12 {
+            if read_cells(irqs, 1, i * 3) != Some(0) {
+                return Err(BoardError::Malformed(
+                    "passthrough device interrupt (not an SPI)",
+                ));
+            }
+            let id = ppi_intid(irqs, i).ok_or(BoardError::Malformed("interrupts"))?;
+            d.spis
+                .push(id)
+                .map_err(|_| BoardError::Malformed("passthrough device interrupts"))?;
+        }
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -410,6 +456,13 @@ pub mod tests {
         assert_eq!(b.gic.maintenance_irq, 25);
         assert_eq!((b.timer.phys, b.timer.virt, b.timer.hyp), (30, 27, 26));
         assert_eq!(b.uart, Some(Region::new(0x0900_0000, 0x1000)));
+        assert_eq!(b.uart_irq, Some(33));
+        let rtc = resolve_device(VIRT_V3, "/pl031@9010000").unwrap();
+        assert_eq!(rtc.regions.as_slice(), &[Region::new(0x0901_0000, 0x1000)]);
+        assert_eq!(rtc.spis.as_slice(), &[34]);
+        assert!(resolve_device(VIRT_V3, "/nope@0").is_err());
+        // The GIC's node has PPIs: not something a VM can own.
+        assert!(resolve_device(VIRT_V3, "/timer").is_err());
         assert_eq!(b.psci, PsciMethod::Smc);
         assert!(b.devices.iter().any(|d| d.name.as_str() == "pl031@9010000"));
         assert_eq!(

@@ -19,7 +19,12 @@ pub struct VmConfig {
     /// Where this VM's DTB goes (guest physical).
     pub setup_data: Option<u64>,
     pub native_wfi: bool,
+    /// Paths (in the hypervisor's DT) of the devices passed through to this VM only.
+    pub devices: FixedVec<FixedStr<64>, MAX_PASSTHROUGH>,
 }
+
+/// Devices one VM may own.
+pub const MAX_PASSTHROUGH: usize = 4;
 
 /// Reads an address written with one or two cells (Minos DTS use both).
 fn addr(v: &[u8]) -> Option<u64> {
@@ -58,6 +63,17 @@ impl VmConfig {
         };
         if vm.vcpus == 0 || vm.vcpus as usize > MAX_CPUS {
             return Err(bad("vm vcpus"));
+        }
+        if let Some(v) = prop(node, "devices") {
+            for path in v.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+                let path = core::str::from_utf8(path).map_err(|_| bad("vm devices"))?;
+                if !path.starts_with('/') || path.len() > 64 {
+                    return Err(bad("vm devices"));
+                }
+                vm.devices
+                    .push(FixedStr::new(path))
+                    .map_err(|_| bad("vm devices: more than 4"))?;
+            }
         }
         if let Some(v) = prop(node, "setup_data") {
             vm.setup_data = Some(addr(v).ok_or(bad("vm setup_data"))?);

@@ -167,6 +167,43 @@ pub fn enable_ppi(intid: u32) {
     wr(base + GICD_ISENABLER, 1 << intid);
 }
 
+const GICD_IGROUPR: usize = 0x080;
+const GICD_ITARGETSR: usize = 0x800;
+const GICD_IROUTER: usize = 0x6000;
+
+/// Enables SPI `intid` at the distributor `dist`, group 1 (v3) / 0 (v2, like the rest of
+/// this guest), middle priority, routed to this CPU (vCPU 0).
+pub fn enable_spi(dist: usize, intid: u32) {
+    let n = intid as usize;
+    let prio = dist + GICD_IPRIORITYR + (n & !3);
+    let shift = 8 * (intid & 3);
+    wr(prio, (rd(prio) & !(0xff << shift)) | (0x80 << shift));
+    if VERSION.load(Ordering::SeqCst) == 3 {
+        let g = dist + GICD_IGROUPR + n / 32 * 4;
+        wr(g, rd(g) | 1 << (n % 32));
+        // SAFETY: GICD_IROUTER<n> is a 64-bit register of the mapped distributor.
+        unsafe { core::ptr::write_volatile((dist + GICD_IROUTER + 8 * n) as *mut u64, 0) };
+    } else {
+        let t = dist + GICD_ITARGETSR + (n & !3);
+        wr(t, (rd(t) & !(0xff << shift)) | (1 << shift));
+    }
+    wr(dist + GICD_ISENABLER + n / 32 * 4, 1 << (n % 32));
+}
+
+/// Polls the CPU interface (interrupts masked at the CPU) for up to `ticks` counter ticks:
+/// the INTID acknowledged, ended at once; `None` if nothing came.
+pub fn poll_ack(ticks: u64) -> Option<u32> {
+    let end = cpu::counter() + ticks;
+    while cpu::counter() < end {
+        let iar = ack();
+        if iar & 0x3ff != SPURIOUS {
+            eoi(iar);
+            return Some(iar & 0x3ff);
+        }
+    }
+    None
+}
+
 /// Disables a PPI enabled with `enable_ppi`.
 pub fn disable_ppi(intid: u32) {
     let base = PRIVATE_BASE.load(Ordering::SeqCst);

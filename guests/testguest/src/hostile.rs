@@ -118,7 +118,8 @@ fn memory(r: &mut Report, part: &Partition, me: u32) {
     }
 }
 
-/// A device VM0 owns (the RTC, else a virtio-mmio slot): not this guest's.
+/// A device that is not this guest's (the RTC, else a virtio-mmio slot): VM0's, or another
+/// static VM's when a `/vms` node's `devices` names it (`guest-device`).
 fn device(r: &mut Report, fdt: &Fdt) {
     let dev = ["arm,pl031", "virtio,mmio"].iter().find_map(|c| {
         fdt.find_compatible(&[c])
@@ -126,12 +127,29 @@ fn device(r: &mut Report, fdt: &Fdt) {
             .map(|reg| reg.starting_address as u64)
     });
     match dev {
+        Some(a) if passed_through(fdt, a) => abort::check(r, "guest-device", a),
         Some(a) => abort::check(r, "vm0-device", a),
         None => r.skip(
             "vm0-device",
             format_args!("no pl031 or virtio-mmio in the DTB"),
         ),
     }
+}
+
+/// Whether some `/vms` node's `devices` names the device node at MMIO address `addr`.
+fn passed_through(fdt: &Fdt, addr: u64) -> bool {
+    let Some(vms) = fdt.find_node("/vms") else {
+        return false;
+    };
+    vms.children().any(|vm| {
+        vm.property("devices").is_some_and(|p| {
+            p.value
+                .split(|&b| b == 0)
+                .filter_map(|path| fdt.find_node(core::str::from_utf8(path).ok()?))
+                .filter_map(|n| n.reg()?.next())
+                .any(|reg| reg.starting_address as u64 == addr)
+        })
+    })
 }
 
 /// Enables, pends, routes and prioritises every SPI and turns the distributor off and on:

@@ -161,6 +161,7 @@ mod guest {
             },
         };
         let timer_wake = dist.map(|_| checks::timer::run(&mut r, p.vtimer_intid));
+        checks::passthrough::run(&mut r, dtb, dist);
         let answered = |c: Conduit| match c {
             Conduit::Hvc => feats.el2 || p.conduit == c,
             Conduit::Smc => feats.el2 || feats.el3 || p.conduit == c,

@@ -42,6 +42,9 @@ pub enum State {
     Running,
     /// Waiting in a trapped WFI/WFE for an interrupt.
     Blocked,
+    /// Waiting for one event only ([`RunQueue::resume`]: mvm answering its MMIO access);
+    /// interrupts do not wake it, so it cannot run its unfinished access again meanwhile.
+    Waiting,
 }
 
 /// An index into one run queue, returned by [`RunQueue::add`].
@@ -262,6 +265,27 @@ impl<const N: usize> RunQueue<N> {
         self.entry(s)?.state = State::Blocked;
         self.current = None;
         Ok(self.schedule(now))
+    }
+
+    /// The running vCPU waits for [`Self::resume`] and nothing else.
+    pub fn wait(&mut self, s: Slot, now: u64) -> Result<Decision, SchedError> {
+        if self.current != Some(s.0) {
+            return Err(SchedError::BadSlot(s.0));
+        }
+        self.account(now);
+        self.entry(s)?.state = State::Waiting;
+        self.current = None;
+        Ok(self.schedule(now))
+    }
+
+    /// The event a [`State::Waiting`] vCPU waits for happened: it becomes ready.
+    pub fn resume(&mut self, s: Slot, now: u64) -> Result<Wake, SchedError> {
+        let e = self.entry(s)?;
+        if e.state != State::Waiting {
+            return Ok(Wake::NotBlocked);
+        }
+        e.state = State::Blocked;
+        self.wake(s, now)
     }
 
     /// An interrupt became pending for a blocked vCPU (or a WFE event arrived).

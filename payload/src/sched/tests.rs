@@ -220,3 +220,30 @@ fn remove_takes_only_an_off_vcpu_and_keeps_the_running_one() {
     assert_eq!(q.vcpu(Slot(1)), Some(v(2, 0)));
     assert_eq!(q.remove(v(9, 9)), Err(SchedError::BadSlot(usize::MAX)));
 }
+
+#[test]
+fn a_waiting_vcpu_ignores_interrupts_until_resumed() {
+    let mut q = rq();
+    let a = q.add(v(1, 0), Priority(1)).unwrap();
+    let b = q.add(v(0, 0), Priority(1)).unwrap();
+    q.power_on(a, 0).unwrap();
+    q.power_on(b, 0).unwrap();
+    assert_eq!(q.tick(0), Decision::Run(a));
+    // `a` waits for mvm: `b` runs, and an interrupt for `a` does not wake it.
+    assert_eq!(q.wait(a, 1).unwrap(), Decision::Run(b));
+    assert_eq!(q.state(a), Some(State::Waiting));
+    assert_eq!(q.wake(a, 2).unwrap(), Wake::NotBlocked);
+    assert_eq!(q.state(a), Some(State::Waiting));
+    // Not running: it cannot wait again.
+    assert_eq!(q.wait(a, 3), Err(SchedError::BadSlot(0)));
+    // The answer makes it ready; a resume of a vCPU that is not waiting does nothing.
+    assert_eq!(q.resume(a, 4).unwrap(), Wake::Queued);
+    assert_eq!(q.state(a), Some(State::Ready));
+    assert_eq!(q.resume(b, 4).unwrap(), Wake::NotBlocked);
+    // Powered off while waiting (its VM destroyed): off, and a late answer does nothing.
+    assert_eq!(q.tick(SLICE + 5), Decision::Run(a));
+    q.wait(a, SLICE + 6).unwrap();
+    q.power_off(a, SLICE + 7).unwrap();
+    assert_eq!(q.resume(a, SLICE + 8).unwrap(), Wake::NotBlocked);
+    assert_eq!(q.state(a), Some(State::Off));
+}

@@ -10,9 +10,9 @@
 //! | Ctrl-A `?` | print this help |
 //! | Ctrl-A anything else | dropped |
 //!
-//! Output: each guest VM's bytes reach the console as whole lines prefixed `[vmN] `; a VM that
-//! starts writing while another's line is unfinished first breaks that line, so lines from
-//! different VMs never mix.
+//! Output: each guest VM's bytes reach the console as whole lines prefixed `[vmN] ` (VM0's
+//! without a prefix); a VM that starts writing while another's line is unfinished first breaks
+//! that line, so lines from different VMs never mix.
 
 pub const ESCAPE: u8 = 0x01;
 
@@ -114,6 +114,12 @@ impl OutputTagger {
             other => {
                 if other.is_some() {
                     out(b"\n");
+                }
+                // VM0's console looks as it would without the hypervisor.
+                if vmid == 0 {
+                    out(&[byte]);
+                    self.open_line = if byte == b'\n' { None } else { Some(vmid) };
+                    return;
                 }
                 let mut tag = [0u8; 10];
                 tag[..3].copy_from_slice(b"[vm");
@@ -263,6 +269,14 @@ mod tests {
             "[vm1] hel\n[vm12] x\n[vm1] lo\n"
         );
         assert_eq!(render(&[(65535, b"z")]), "[vm65535] z");
+    }
+
+    #[test]
+    fn vm0_lines_carry_no_tag_but_are_kept_apart() {
+        assert_eq!(
+            render(&[(0, b"$ ls"), (2, b"boot\n"), (0, b"\nok\n")]),
+            "$ ls\n[vm2] boot\n\nok\n"
+        );
     }
 
     #[test]

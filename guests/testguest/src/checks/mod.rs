@@ -3,6 +3,7 @@
 pub mod abort;
 pub mod fetch;
 pub mod mmio_pair;
+pub mod passthrough;
 pub mod psci;
 pub mod smccc_unknown;
 pub mod sysreg;

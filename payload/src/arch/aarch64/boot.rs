@@ -1,8 +1,9 @@
 //! The boot sequence: read the DTB, build the EL2 map, set up VM0 (stage 2, its DTB, virtual
 //! PSCI), start the other CPUs through firmware PSCI and enter VM0.
 
-use crate::board::{Board, GicVersion, PsciMethod, Region, MAX_CPUS};
+use crate::board::{resolve_device, Board, GicVersion, PassDevice, PsciMethod, Region, MAX_CPUS};
 use crate::fdt_edit;
+use crate::fixed::FixedStr;
 use crate::image;
 use crate::log::{self, Level};
 use crate::pagetable::{self, Format, Geometry, MemKind, PageAlloc, PageTable, PAGE_SIZE};
@@ -273,11 +274,19 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
         .iter()
         .find(|v| v.vmid == 0)
         .ok_or(Msg("no vm0 in /vms"))?;
-    let vm0 = build_vm(&board, &mut pool, dtb, hyp_region, vm0_config, 0)?;
+    let (owned, refused) = passthrough_devices(&board, dtb);
+    let vm0 = build_vm(&board, &mut pool, dtb, hyp_region, vm0_config, 0, &owned)?;
     let mut guests: Vec<Box<Vm>> = Vec::new();
     for config in board.vms.iter().filter(|v| v.vmid != 0) {
         if !use_vgic {
             return Err(Msg("static VMs need the vGIC (no minos,gic-passthrough)"));
+        }
+        if refused.contains(&config.vmid) {
+            error!(
+                "vm{} '{}' not started: its devices cannot be passed through",
+                config.vmid, config.name
+            );
+            continue;
         }
         if board.vms.iter().filter(|v| v.vmid == config.vmid).count() > 1 {
             error!("vmid {} is used twice in /vms", config.vmid);
@@ -285,7 +294,7 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
         }
         // A static VM that cannot be set up is left out; VM0 still boots.
         let index = guests.len() + 1;
-        let vm = match build_vm(&board, &mut pool, dtb, hyp_region, *config, index) {
+        let vm = match build_vm(&board, &mut pool, dtb, hyp_region, *config, index, &owned) {
             Ok(vm) => vm,
             Err(m) => {
                 error!("vm{} '{}' not started: {}", config.vmid, config.name, m);
@@ -323,14 +332,94 @@ fn setup(board: Board, dtb: u64, load: u64) -> Result<(), Msg> {
             error!("vm{} '{}' not started: {:?}", vmid, name, e);
         }
     }
+    for o in owned.iter().filter(|o| pcpu::vm(o.vmid as usize).is_some()) {
+        for &spi in o.dev.spis.iter() {
+            super::virq::set_spi_owner(spi, o.vmid);
+        }
+        info!(
+            "{} passed through to vm{} (SPIs {:?})",
+            o.path.as_str(),
+            o.vmid,
+            o.dev.spis.as_slice()
+        );
+    }
+    if console_shared(&hyp.board) {
+        info!("console shared by the VMs: Ctrl-A <digit> moves the input, Ctrl-A ? for help");
+        super::guest_uart::own_console();
+    }
     cpu_init(hyp);
     // mvm's VM manager (arch::platform): its pool is what VM0 and /vms left of RAM.
     super::platform::init(hyp, hyp_region);
     Ok(())
 }
 
-/// One VM from its `/vms` node: layout checked, stage 2, DTB, vGIC, virtual PSCI, and for a
-/// static guest its virtual UART.
+/// A device a static VM owns (its `devices` property).
+pub struct Owned {
+    pub vmid: u32,
+    pub path: FixedStr<64>,
+    pub dev: PassDevice,
+}
+
+/// Resolves every static VM's `devices` in the hypervisor DT. A device that cannot be found,
+/// is the hypervisor's own (GIC, console) or is claimed twice refuses its VM (returned second).
+fn passthrough_devices(board: &Board, dtb: u64) -> (Vec<Owned>, Vec<u32>) {
+    // SAFETY: `dtb` is the hypervisor's compacted DTB copy, `dtb_size` bytes, never written.
+    let blob = unsafe { core::slice::from_raw_parts(dtb as *const u8, board.dtb_size) };
+    let (mut owned, mut refused) = (Vec::<Owned>::new(), Vec::new());
+    for vm in board.vms.iter() {
+        for path in vm.devices.iter() {
+            if vm.vmid == 0 {
+                warn!("vm0 lists devices: VM0 has every device no other VM owns; ignored");
+                break;
+            }
+            let dev = match resolve_device(blob, path.as_str()) {
+                Ok(d) => d,
+                Err(e) => {
+                    error!("vm{} device {}: {}", vm.vmid, path.as_str(), e);
+                    refused.push(vm.vmid);
+                    continue;
+                }
+            };
+            let hyp_own = |r: &Region| {
+                board.uart.is_some_and(|u| u.overlaps(r))
+                    || board
+                        .devices
+                        .iter()
+                        .any(|d| d.is_gic && d.region.overlaps(r))
+            };
+            let taken = |r: &Region| {
+                owned
+                    .iter()
+                    .any(|o| o.dev.regions.iter().any(|x| x.overlaps(r)))
+            };
+            if dev.regions.iter().any(|r| hyp_own(r) || taken(r)) {
+                error!(
+                    "vm{} device {}: the hypervisor's or another VM's",
+                    vm.vmid,
+                    path.as_str()
+                );
+                refused.push(vm.vmid);
+                continue;
+            }
+            owned.push(Owned {
+                vmid: vm.vmid,
+                path: *path,
+                dev,
+            });
+        }
+    }
+    owned.retain(|o| !refused.contains(&o.vmid));
+    (owned, refused)
+}
+
+/// Whether VM0 shares the console with static guests: then the hypervisor owns the physical
+/// UART (input multiplexed with Ctrl-A) and every VM, VM0 included, gets a model of it.
+fn console_shared(board: &Board) -> bool {
+    !board.gic_passthrough && board.uart.is_some() && board.vms.iter().any(|v| v.vmid != 0)
+}
+
+/// One VM from its `/vms` node: layout checked, stage 2, DTB, vGIC, virtual PSCI, and its
+/// virtual UART (static guests; VM0 too when the console is shared).
 #[inline(never)]
 fn build_vm(
     board: &Board,
@@ -339,6 +428,7 @@ fn build_vm(
     hyp_region: Region,
     config: VmConfig,
     index: usize,
+    owned: &[Owned],
 ) -> Result<Box<Vm>, Msg> {
     let layout = config.layout(board, hyp_region).map_err(|e| {
         error!("vm{}: {}", config.vmid, e);
@@ -360,8 +450,8 @@ fn build_vm(
     );
     check_kernel(&config, &layout)?;
     let use_vgic = !board.gic_passthrough;
-    let (vttbr, vtcr) = build_stage2(board, pool, &layout, &config, index, use_vgic)?;
-    write_vm_dtb(board, dtb, &config, &layout, use_vgic, index == 0)?;
+    let (vttbr, vtcr) = build_stage2(board, pool, &layout, &config, index, use_vgic, owned)?;
+    write_vm_dtb(board, dtb, &config, &layout, use_vgic, index == 0, owned)?;
     let vgic = if use_vgic {
         Some(SpinLock::new(new_vgic(board, &config)?))
     } else {
@@ -371,13 +461,14 @@ fn build_vm(
         &board.cpus.as_slice()[..config.vcpus as usize],
         layout.memory,
     );
-    // A static guest's console is an emulated PL011 where the board's UART is.
-    let vuart = match (index, board.uart) {
-        (0, _) | (_, None) => None,
-        (_, Some(u)) => Some(SpinLock::new(GuestUart::new(
+    // A guest's console is an emulated PL011 where the board's UART is.
+    let vuart = match board.uart {
+        Some(u) if index > 0 || console_shared(board) => Some(SpinLock::new(GuestUart::new(
             config.vmid as u16,
             Region::new(u.base, 0x1000),
+            board.uart_irq,
         ))),
+        _ => None,
     };
     let mut vm = Vm::new(index, config, layout, vgic, psci, vttbr, vtcr, vuart);
     // Minos runs its real-time guests ahead of VM0; the starvation limit keeps VM0 going.
@@ -499,6 +590,7 @@ fn build_stage2(
     config: &VmConfig,
     index: usize,
     use_vgic: bool,
+    owned: &[Owned],
 ) -> Result<(u64, u64), Msg> {
     let vmid = config.vmid;
     let err = |e: pagetable::MapError| {
@@ -517,6 +609,17 @@ fn build_stage2(
         if matches!(d.name.as_str(), "gich" | "gicv") || (use_vgic && d.is_gic) {
             continue;
         }
+        // A shared console is the hypervisor's: VM0 gets the model.
+        if console_shared(board) && board.uart.is_some_and(|u| u.overlaps(&d.region)) {
+            continue;
+        }
+        // Another VM's device.
+        if owned
+            .iter()
+            .any(|o| o.dev.regions.iter().any(|r| r.overlaps(&d.region)))
+        {
+            continue;
+        }
         match map_region(&mut t, pool, d.region, MemKind::Device) {
             Ok(true) => {}
             Ok(false) => warn!(
@@ -524,6 +627,11 @@ fn build_stage2(
                 d.name, d.region, pa_bits
             ),
             Err(e) => warn!("{} {}: {}, not passed through", d.name, d.region, e),
+        }
+    }
+    for o in owned.iter().filter(|o| index > 0 && o.vmid == vmid) {
+        for &r in o.dev.regions.iter() {
+            map_region(&mut t, pool, r, MemKind::Device).map_err(err)?;
         }
     }
     let gic = &board.gic;
@@ -601,6 +709,7 @@ fn write_vm_dtb(
     layout: &VmLayout,
     use_vgic: bool,
     is_vm0: bool,
+    owned: &[Owned],
 ) -> Result<(), Msg> {
     let size = board.dtb_size as u64;
     let dest = Region::new(layout.dtb, size);
@@ -615,12 +724,17 @@ fn write_vm_dtb(
         core::slice::from_raw_parts_mut(layout.dtb as *mut u8, size as usize)
     };
     // The vGIC has no ITS (LPIs) and no GICv2m MSI frame. A static guest keeps `/vms`.
-    let remove: &[&str] = match (use_vgic, is_vm0) {
+    let fixed: &[&str] = match (use_vgic, is_vm0) {
         (true, true) => &["/vms", "/intc/its", "/intc/v2m"],
         (true, false) => &["/intc/its", "/intc/v2m"],
         (false, _) => &["/vms"],
     };
-    vmdtb::derive(out, layout.memory, config.vcpus as usize, remove).map_err(|e| {
+    // VM0 does not see the devices static VMs own.
+    let mut remove: Vec<&str> = fixed.to_vec();
+    if is_vm0 {
+        remove.extend(owned.iter().map(|o| o.path.as_str()));
+    }
+    vmdtb::derive(out, layout.memory, config.vcpus as usize, &remove).map_err(|e| {
         error!("vm{} DTB: {}", config.vmid, e);
         Msg("cannot derive a VM's DTB")
     })?;

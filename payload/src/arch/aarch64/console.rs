@@ -6,7 +6,12 @@ use crate::log::Sink;
 
 const DR: u64 = 0x00;
 const FR: u64 = 0x18;
+const IMSC: u64 = 0x38;
+const ICR: u64 = 0x44;
+const FR_RXFE: u32 = 1 << 4;
 const FR_TXFF: u32 = 1 << 5;
+/// Receive and receive-timeout interrupts.
+const INT_RX: u32 = (1 << 4) | (1 << 6);
 
 static BASE: AtomicU64 = AtomicU64::new(0);
 
@@ -62,5 +67,42 @@ impl Pl011 {
 impl Sink for Pl011 {
     fn write_str(&self, s: &str) {
         Self::write_raw(s);
+    }
+}
+
+/// Input, once the hypervisor owns the console (see [`super::guest_uart`]).
+impl Pl011 {
+    fn reg(off: u64) -> Option<*mut u32> {
+        let base = BASE.load(Ordering::Acquire);
+        (base != 0).then_some((base + off) as *mut u32)
+    }
+
+    /// Interrupts on received bytes.
+    pub fn enable_rx_irq() {
+        if let Some(r) = Self::reg(IMSC) {
+            // SAFETY: the console UART's IMSC, mapped Device at EL2 (see `putc`).
+            unsafe { core::ptr::write_volatile(r, INT_RX) };
+        }
+    }
+
+    /// The next received byte, if any.
+    pub fn read_byte() -> Option<u8> {
+        let (fr, dr) = (Self::reg(FR)?, Self::reg(DR)?);
+        // SAFETY: as in `enable_rx_irq`; reading DR pops the receive FIFO, which only the
+        // hypervisor drains once it owns the console.
+        unsafe {
+            if core::ptr::read_volatile(fr) & FR_RXFE != 0 {
+                return None;
+            }
+            Some(core::ptr::read_volatile(dr) as u8)
+        }
+    }
+
+    /// Clears the receive-timeout interrupt after the FIFO was drained.
+    pub fn ack_rx_irq() {
+        if let Some(r) = Self::reg(ICR) {
+            // SAFETY: as in `enable_rx_irq`.
+            unsafe { core::ptr::write_volatile(r, INT_RX) };
+        }
     }
 }

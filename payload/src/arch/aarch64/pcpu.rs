@@ -16,7 +16,7 @@
 extern crate alloc;
 
 use alloc::boxed::Box;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use crate::board::{GicVersion, MAX_CPUS};
 use crate::sched::{Decision, Priority, RunQueue, SchedError, State, Timing, VcpuRef, Wake};
@@ -52,6 +52,9 @@ struct Pcpu {
     preempt: AtomicBool,
     /// The loaded vCPU's [`VcpuCtx::timer_lines`](super::context::VcpuCtx).
     timer_lines: AtomicU8,
+    /// vCPU switches (one vCPU's state out, another's in) and counter ticks spent in them.
+    switches: AtomicU64,
+    switch_ticks: AtomicU64,
 }
 
 static PCPUS: [Pcpu; MAX_CPUS] = [const {
@@ -61,6 +64,8 @@ static PCPUS: [Pcpu; MAX_CPUS] = [const {
         resched: AtomicBool::new(false),
         preempt: AtomicBool::new(false),
         timer_lines: AtomicU8::new(0),
+        switches: AtomicU64::new(0),
+        switch_ticks: AtomicU64::new(0),
     }
 }; MAX_CPUS];
 
@@ -229,7 +234,8 @@ pub fn block_current(hyp: &Hyp) {
     let _ = hyp;
     let mut q = PCPUS[cpu].queue.lock();
     if let Some(s) = q.find(who(vm, v)) {
-        let _ = q.block(s, now());
+        // Not `block`: an interrupt must not run it again before its access is answered.
+        let _ = q.wait(s, now());
     }
     PCPUS[cpu].resched.store(true, Ordering::Relaxed);
 }
@@ -247,7 +253,7 @@ pub fn resume_vcpu(hyp: &Hyp, vm: &Vm, v: usize, f: impl FnOnce(&mut Frame)) {
         let mut q = PCPUS[p].queue.lock();
         f(&mut vm.vcpus[v].lock().frame);
         match q.find(who(vm, v)) {
-            Some(s) => q.wake(s, now()).unwrap_or(Wake::NotBlocked),
+            Some(s) => q.resume(s, now()).unwrap_or(Wake::NotBlocked),
             None => Wake::NotBlocked,
         }
     };
@@ -367,6 +373,8 @@ pub fn switch(hyp: &Hyp, cpu: usize, frame: &mut Frame) {
         let loaded = decode(pc.loaded.load(Ordering::Relaxed));
         let next_ids = next.map(|r| (r.vmid as usize, r.vcpu as usize));
         if loaded != next_ids {
+            let t0 = now();
+            let both = loaded.is_some() && next_ids.is_some();
             if let Some((vmid, v)) = loaded {
                 if let Some(vm) = vm(vmid) {
                     save(hyp, vm, v, frame);
@@ -379,6 +387,11 @@ pub fn switch(hyp: &Hyp, cpu: usize, frame: &mut Frame) {
                     pc.loaded
                         .store(encode(vm.config.vmid, v), Ordering::Release);
                 }
+            }
+            if both {
+                pc.switches.fetch_add(1, Ordering::Relaxed);
+                pc.switch_ticks
+                    .fetch_add(now().wrapping_sub(t0), Ordering::Relaxed);
             }
         }
         program_timer(&q, cpu, t);
@@ -579,4 +592,22 @@ fn lower_timer_lines(hyp: &Hyp, vm: &Vm, v: usize, lines: &AtomicU8) {
         l &= !TIMER_P;
     }
     lines.store(l, Ordering::Relaxed);
+}
+
+/// Logs each pCPU's vCPU switch count and average cost (save + load, counter ticks): at
+/// VM0's power-off, for `scripts/bench`.
+pub fn log_switch_stats(hyp: &Hyp) {
+    for (cpu, pc) in PCPUS.iter().enumerate().take(hyp.board.cpus.len()) {
+        let n = pc.switches.load(Ordering::Relaxed);
+        if n > 0 {
+            let t = pc.switch_ticks.load(Ordering::Relaxed);
+            crate::info!(
+                "cpu{}: {} vCPU switches, {}.{:03} counter ticks each (state out and in)",
+                cpu,
+                n,
+                t / n,
+                (t % n) * 1000 / n
+            );
+        }
+    }
 }

@@ -553,6 +553,7 @@ impl Platform for HypPlatform {
             memory: Some(hw.mem),
             setup_data: None,
             native_wfi: false,
+            devices: Default::default(),
         };
         let mut vm = Vm::new(
             0,

@@ -265,6 +265,9 @@ fn emulate_mmio(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, esr: Esr, ipa: 
                         frame.x[reg] = access.extend(val);
                     }
                     frame.elr += 4;
+                    let kicks = u.sync_irq(vm);
+                    drop(u);
+                    pcpu::notify(hyp, vm, kicks, Some(v));
                     return true;
                 }
                 Err(_) => return false,
@@ -359,6 +362,7 @@ fn smccc(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, conduit: &str) {
             super::platform::guest_off(vm.config.vmid);
         }
         Outcome::SystemOff => {
+            pcpu::log_switch_stats(hyp);
             info!("vm0 asked for system off");
             super::platform::release_owner(0);
             regs::smc(u64::from(psci::SYSTEM_OFF), 0, 0, 0);

@@ -1,6 +1,8 @@
 //! Glue between traps and the vGIC model: list-register flush/sync around every guest entry
 //! and exit, physical interrupts forwarded as HW-linked virtual ones, kicks between pCPUs.
 
+use core::sync::atomic::{AtomicU8, Ordering};
+
 use crate::board::GicVersion;
 use crate::log::RateLimit;
 use crate::vgic::{hw_v2::GichListRegs, hw_v3::IchListRegs, ListRegs, VcpuMask, Vgic};
@@ -11,6 +13,16 @@ use super::gic;
 use super::pcpu;
 
 static BAD_IRQ: RateLimit = RateLimit::new(4);
+
+/// The VM each physical SPI belongs to (its vmid; VM0 unless a static VM owns the device).
+static SPI_OWNER: [AtomicU8; 1020] = [const { AtomicU8::new(0) }; 1020];
+
+/// Gives physical SPI `intid` to VM `vmid` (a device passed through to it).
+pub fn set_spi_owner(intid: u32, vmid: u32) {
+    if let Some(o) = SPI_OWNER.get(intid as usize) {
+        o.store(vmid as u8, Ordering::Relaxed);
+    }
+}
 
 /// Loads the vCPU's pending interrupts into this pCPU's list registers (right before eret).
 pub fn flush(hyp: &Hyp, vm: &Vm, vcpu: usize) {
@@ -148,17 +160,27 @@ fn drain(hyp: &Hyp, cur: Option<(&Vm, usize)>) {
                 }
                 _ => gic::deactivate(gic_info, iar),
             },
-            i if i >= 32 => match pcpu::vm(0).filter(|vm0| vm0.vgic.is_some()) {
-                Some(vm0) => {
-                    let kicks = vm0
-                        .vgic
-                        .as_ref()
-                        .map_or(VcpuMask::EMPTY, |g| g.lock().inject(i, Some(i), None));
-                    let me = cur.and_then(|(vm, v)| (vm.config.vmid == 0).then_some(v));
-                    pcpu::notify(hyp, vm0, kicks, me);
+            i if super::guest_uart::is_console_irq(hyp, i) => {
+                super::guest_uart::console_input(hyp, cur);
+                gic::deactivate(gic_info, iar);
+            }
+            i if i >= 32 => {
+                let owner = SPI_OWNER
+                    .get(i as usize)
+                    .map_or(0, |o| o.load(Ordering::Relaxed));
+                match pcpu::vm(usize::from(owner)).filter(|vm| vm.vgic.is_some()) {
+                    Some(vm) => {
+                        let kicks = vm
+                            .vgic
+                            .as_ref()
+                            .map_or(VcpuMask::EMPTY, |g| g.lock().inject(i, Some(i), None));
+                        let me =
+                            cur.and_then(|(c, v)| (c.config.vmid == vm.config.vmid).then_some(v));
+                        pcpu::notify(hyp, vm, kicks, me);
+                    }
+                    None => gic::deactivate(gic_info, iar),
                 }
-                None => gic::deactivate(gic_info, iar),
-            },
+            }
             _ => {
                 if let Some(n) = BAD_IRQ.allow() {
                     warn!("unexpected physical interrupt {} (#{})", intid, n);
