@@ -68,6 +68,13 @@ impl Write for Adapter {
     }
 }
 
+/// Runs `f` holding the log's lock: console output that is not a log line (the VMs' own) must
+/// not be cut into a log line by another pCPU, nor cut one. `f` must not log.
+pub fn hold<R>(f: impl FnOnce() -> R) -> R {
+    let _g = SINK.lock();
+    f()
+}
+
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
     if !enabled(level) {
         return;

@@ -92,10 +92,12 @@ impl GuestUart {
     }
 
     fn flush_line(&mut self) {
-        let mut t = TAGGER.lock();
-        for &b in &self.line[..self.line_len] {
-            t.emit(self.vmid, b, Console::write_bytes);
-        }
+        crate::log::hold(|| {
+            let mut t = TAGGER.lock();
+            for &b in &self.line[..self.line_len] {
+                t.emit(self.vmid, b, Console::write_bytes);
+            }
+        });
         self.line_len = 0;
     }
 
@@ -149,12 +151,14 @@ fn has_console(vmid: u16) -> bool {
 
 /// Something for the person at the console (not a VM's output): on a line of its own.
 fn say(parts: &[&[u8]]) {
-    let mut t = TAGGER.lock();
-    t.interrupt(Console::write_bytes);
-    for p in parts {
-        Console::write_bytes(p);
-    }
-    Console::write_bytes(b"\r\n");
+    crate::log::hold(|| {
+        let mut t = TAGGER.lock();
+        t.interrupt(Console::write_bytes);
+        for p in parts {
+            Console::write_bytes(p);
+        }
+        Console::write_bytes(b"\r\n");
+    });
 }
 
 /// The console's receive interrupt: every byte typed goes through the multiplexer to the VM
@@ -205,10 +209,12 @@ fn replay(vmid: u16) {
     let mut d = [0u8; 5];
     say(&[b"[minos] log of vm", digits(vmid, &mut d), b":"]);
     let (a, b) = u.log.as_slices();
-    let _t = TAGGER.lock();
-    Console::write_bytes(a);
-    Console::write_bytes(b);
-    Console::write_bytes(b"\r\n[minos] end of log\r\n");
+    crate::log::hold(|| {
+        let _t = TAGGER.lock();
+        Console::write_bytes(a);
+        Console::write_bytes(b);
+        Console::write_bytes(b"\r\n[minos] end of log\r\n");
+    });
 }
 
 fn digits(mut v: u16, buf: &mut [u8; 5]) -> &[u8] {
