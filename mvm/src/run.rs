@@ -226,6 +226,7 @@ fn supervise(
             Some(Signal::Restart) => {
                 info(&format!("vm-{vmid}: restarting"));
                 dev.stop(vmid)?;
+                backends.reset();
                 let g = image::load(&cfg.images, cfg.no_ramdisk, cfg.mem_base)?;
                 let p = prepare(cfg, &g)?;
                 load(dev, vmid, &p, &g)?;
