@@ -10,7 +10,7 @@ use minos_abi::types::VirtioAck;
 use crate::block::Block;
 use crate::console::Console;
 use crate::driver::Driver;
-use crate::log::warn;
+use crate::log::{debug, warn};
 use crate::virtqueue::{GuestMem, QueueError};
 
 const DRIVER_TOKEN: u64 = u64::MAX;
@@ -144,6 +144,10 @@ impl Backends {
             let token = ev.u64;
             if token == DRIVER_TOKEN {
                 for r in dev.read_requests()? {
+                    debug(&format!(
+                        "vm-{} device {} request kind {} offset {:#x} value {:#x}",
+                        r.vmid, r.device, r.kind, r.offset, r.value
+                    ));
                     match self.devices.iter_mut().find(|(b, _)| b.index() == r.device) {
                         Some((Backend::Console(con), _)) => con.request(dev, &r)?,
                         Some((Backend::Block(blk), _)) => blk.request(dev, &r)?,
