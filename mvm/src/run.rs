@@ -16,7 +16,8 @@ use crate::dev::Minos;
 use crate::driver::Driver;
 use crate::image::{self, describe_header, GuestImages};
 use crate::layout;
-use crate::log::{debug, info, warn};
+use crate::log::{debug, info};
+use crate::net::{mac_string, Net};
 use crate::prepare::{prepare, Prepared};
 use crate::pty;
 use crate::signals::{Signal, Signals};
@@ -167,7 +168,6 @@ fn load(dev: &dyn Driver, vmid: u32, p: &Prepared, g: &GuestImages) -> anyhow::R
 
 fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Backends> {
     let mut backends = Backends::new(dev.request_fd())?;
-    let mut without_backend = Vec::new();
     for (spec, base, intid) in &p.virtio {
         let index = dev.virtio_add(&VirtioDevice {
             vmid,
@@ -175,7 +175,7 @@ fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Back
             base: *base,
             intid: *intid,
             index: 0,
-            features: virtio::F_VERSION_1,
+            features: spec.features(),
             num_queues: spec.num_queues(),
             queue_max: virtio::QUEUE_MAX,
         })?;
@@ -197,14 +197,16 @@ fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Back
                 let blk = Block::open(vmid, index, *intid, Path::new(path))?;
                 backends.add(dev, Backend::Block(blk))?;
             }
-            VirtioSpec::Net(_) => without_backend.push("virtio_net"),
+            VirtioSpec::Net(arg) => {
+                let net = Net::open(vmid, index, *intid, arg)?;
+                info(&format!(
+                    "virtio_net backend: tap {}, guest MAC {}",
+                    net.tap_name(),
+                    mac_string(&net.mac())
+                ));
+                backends.add(dev, Backend::Net(net))?;
+            }
         }
-    }
-    if !without_backend.is_empty() {
-        warn(&format!(
-            "{} backends are not written yet: the devices are registered, no data moves",
-            without_backend.join(" and ")
-        ));
     }
     Ok(backends)
 }
