@@ -293,10 +293,11 @@ impl Net {
     }
 
     /// The guest notified a queue: send its frames to the tap, and hand a waiting frame (and
-    /// what the tap holds) to the receive buffers it may have added.
+    /// what the tap holds behind it) to the receive buffers it may have added. With no frame
+    /// waiting the tap is polled, so there is nothing to read here.
     pub fn notify(&mut self, dev: &dyn Driver, mem: &mut GuestMem) -> anyhow::Result<()> {
         let sent = self.transmit(mem)?;
-        let received = self.receive(mem)?;
+        let received = self.rx_len > 0 && self.receive(mem)?;
         self.raise(dev, mem, sent, received)
     }
 
