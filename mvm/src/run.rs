@@ -17,7 +17,7 @@ use crate::driver::Driver;
 use crate::image::{self, describe_header, GuestImages};
 use crate::layout;
 use crate::log::{debug, info};
-use crate::net::{mac_string, Net};
+use crate::net::{mac_string, Net, NetArgs};
 use crate::prepare::{prepare, Prepared};
 use crate::pty;
 use crate::signals::{Signal, Signals};
@@ -69,9 +69,13 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
     supervise(&dev, vmid, &cfg, &signals, &mut backends)
 }
 
-/// Every virtio_blk file must open read-write before a VM is created for it.
+/// Every virtio_blk file must open read-write, and every virtio_net argument must make
+/// sense, before a VM is created for them.
 fn check_backing_files(cfg: &VmConfig) -> anyhow::Result<()> {
     for spec in &cfg.virtio {
+        if let VirtioSpec::Net(arg) = spec {
+            NetArgs::parse(arg)?;
+        }
         if let VirtioSpec::Block(path) = spec {
             std::fs::OpenOptions::new()
                 .read(true)
@@ -316,6 +320,18 @@ mod tests {
             Ok(()),
             "what mvm sends passes the hypervisor's checks"
         );
+    }
+
+    #[test]
+    fn a_bad_virtio_net_argument_is_refused_before_the_vm_exists() {
+        let (cfg, _, _, _d) = setup(&["-m", "84M", "-V", "virtio_net,tap0,mtu=9000"]);
+        let e = check_backing_files(&cfg).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "virtio_net,tap0,mtu=9000: unknown option `mtu=9000` (only mac=XX:XX:XX:XX:XX:XX)"
+        );
+        let (cfg, _, _, _d) = setup(&["-m", "84M", "-V", "virtio_net,tap0,mac=52:54:00:12:34:56"]);
+        check_backing_files(&cfg).unwrap();
     }
 
     #[test]
