@@ -168,15 +168,16 @@ impl Backends {
     /// Before a restart reloads the guest: no backend may touch the last boot's queues (they
     /// lie in memory the new boot reuses) until the new driver sets them up again.
     pub fn reset(&mut self) {
-        for (backend, efd) in &mut self.devices {
-            match backend {
+        for d in &mut self.devices {
+            match &mut d.backend {
                 Backend::Console(c) => c.reset(),
                 Backend::Block(b) => b.reset(),
+                Backend::Net(n) => n.reset(),
             }
             let mut count = [0u8; 8];
             // SAFETY: an eventfd read of its 8-byte counter into a local buffer (non-blocking:
             // nothing pending is fine).
-            unsafe { libc::read(efd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+            unsafe { libc::read(d.notify.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
         }
     }
 
@@ -192,6 +193,8 @@ impl Backends {
         vmid: u32,
         timeout: Duration,
     ) -> anyhow::Result<()> {
+        // Between polls a reset may have dropped a waiting frame: its tap is polled again.
+        self.sync_inputs()?;
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 16];
         // SAFETY: the buffer holds `events.len()` entries.
         let n = unsafe {
@@ -286,8 +289,9 @@ mod tests {
         unsafe { libc::epoll_wait(b.epoll.as_raw_fd(), events.as_mut_ptr(), 4, 0) }
     }
 
-    #[test]
-    fn a_net_device_stops_polling_its_tap_while_a_frame_waits_for_a_buffer() {
+    /// A fake VM with a ready net device in a `Backends`; the test guest's RAM and VM0's end
+    /// of the tap.
+    fn net_backends() -> (Fake, u32, Guest, Backends, std::fs::File) {
         let fake = Fake::default();
         let vmid = fake
             .create(&VmCreate {
@@ -319,9 +323,9 @@ mod tests {
                 ..VirtioQueue::default()
             },
         ]);
-        let mut g = Guest::new();
+        let g = Guest::new();
         fake.vms.borrow_mut()[0].2.copy_from_slice(&g.ram);
-        let (tap, mut peer) = tap_pair();
+        let (tap, peer) = tap_pair();
         let mut net = Net::new(vmid, 0, 34, tap, default_mac(vmid, 0));
         net.request(
             &fake,
@@ -335,7 +339,12 @@ mod tests {
         .unwrap();
         let mut b = Backends::new(None).unwrap();
         b.add(&fake, Backend::Net(net)).unwrap();
+        (fake, vmid, g, b, peer)
+    }
 
+    #[test]
+    fn a_net_device_stops_polling_its_tap_while_a_frame_waits_for_a_buffer() {
+        let (fake, vmid, mut g, mut b, mut peer) = net_backends();
         // Two frames and no receive buffer: one is held, the tap is no longer polled.
         peer.write_all(&[1u8; 60]).unwrap();
         peer.write_all(&[2u8; 61]).unwrap();
@@ -361,5 +370,24 @@ mod tests {
         assert_eq!(ram[0x1100 + HDR_LEN], 2);
         assert!(b.devices[0].input_watched, "the tap is polled again");
         assert_eq!(fake.irqs.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_restart_drops_the_waiting_frame_and_polls_the_tap_again() {
+        let (fake, vmid, _g, mut b, mut peer) = net_backends();
+        peer.write_all(&[1u8; 60]).unwrap();
+        b.poll_once(&fake, vmid, Duration::ZERO).unwrap();
+        assert!(!b.devices[0].input_watched);
+        b.reset();
+        // Until the new boot's driver is ready, frames are read and dropped, never held.
+        peer.write_all(&[2u8; 60]).unwrap();
+        b.poll_once(&fake, vmid, Duration::ZERO).unwrap();
+        b.poll_once(&fake, vmid, Duration::ZERO).unwrap();
+        assert!(b.devices[0].input_watched);
+        let Backend::Net(net) = &b.devices[0].backend else {
+            panic!("not a net device")
+        };
+        assert_eq!((net.stats.rx_frames, net.stats.rx_not_ready), (0, 1));
+        assert!(fake.irqs.borrow().is_empty());
     }
 }

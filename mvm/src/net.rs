@@ -268,9 +268,7 @@ impl Net {
         let value = match RequestKind::from_u32(r.kind) {
             Some(RequestKind::StatusWrite) => {
                 if r.value == 0 {
-                    self.queues = [None, None];
-                    self.spare = None;
-                    self.rx_len = 0;
+                    self.reset();
                 } else if r.value & DRIVER_OK != 0 {
                     for (i, slot) in self.queues.iter_mut().enumerate() {
                         let q = dev.virtio_queue(self.vmid, self.index, i as u32)?;
@@ -290,6 +288,14 @@ impl Net {
             value,
         })?;
         Ok(())
+    }
+
+    /// Forgets the queues and what waited for them (a device reset, or a restart reloading
+    /// the guest: the rings lie in memory the new boot reuses).
+    pub fn reset(&mut self) {
+        self.queues = [None, None];
+        self.spare = None;
+        self.rx_len = 0;
     }
 
     /// The guest notified a queue: send its frames to the tap, and hand a waiting frame (and
