@@ -36,6 +36,10 @@ const RECEIVEQ: usize = 0;
 const TRANSMITQ: usize = 1;
 /// `VRING_AVAIL_F_NO_INTERRUPT`: the driver is polling this queue and wants no interrupt.
 const AVAIL_F_NO_INTERRUPT: u16 = 1;
+/// Frames taken from the tap per event: a flood must not keep the loop from the other
+/// devices and from blocking requests (a vCPU waits on those); the tap stays readable, so
+/// the next poll comes straight back for the rest.
+const RX_BUDGET: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -398,15 +402,17 @@ impl Net {
         }
     }
 
-    /// Moves frames from the tap into receive buffers until one side runs out; returns
-    /// whether any chain was used.
+    /// Moves frames from the tap into receive buffers until one side runs out (or the
+    /// budget does); returns whether any chain was used.
     fn receive(&mut self, mem: &mut GuestMem) -> anyhow::Result<bool> {
         let mut used = false;
+        let mut budget = RX_BUDGET;
         loop {
             if self.rx_len == 0 {
-                if self.tap_dead {
+                if self.tap_dead || budget == 0 {
                     break;
                 }
+                budget -= 1;
                 match self.tap.file.read(&mut self.rx_buf[HDR_LEN..]) {
                     Ok(0) => {
                         self.tap_gone("end of file");
@@ -715,6 +721,20 @@ pub(crate) mod tests {
         net.input(&fake, &mut g.mem()).unwrap();
         assert_eq!(net.stats.rx_not_ready, 1);
         assert!(net.wants_input());
+    }
+
+    #[test]
+    fn a_flood_is_taken_a_budget_at_a_time() {
+        let (mut net, fake, mut peer) = ready();
+        net.reset();
+        for _ in 0..RX_BUDGET + 10 {
+            peer.write_all(&frame(60, 3)).unwrap();
+        }
+        let mut g = Guest::new();
+        net.input(&fake, &mut g.mem()).unwrap();
+        assert_eq!(net.stats.rx_not_ready, RX_BUDGET as u64);
+        net.input(&fake, &mut g.mem()).unwrap();
+        assert_eq!(net.stats.rx_not_ready, RX_BUDGET as u64 + 10);
     }
 
     #[test]
