@@ -37,10 +37,12 @@ impl<T> SpinLock<T> {
 
     /// The lock if it is free now, without waiting.
     pub fn try_lock(&self) -> Option<SpinGuard<'_, T>> {
+        // `then`, never `then_some`: a guard built eagerly for a failed attempt would be
+        // dropped at once, and its drop releases the lock its holder still owns.
         self.locked
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            .then_some(SpinGuard { lock: self })
+            .then(|| SpinGuard { lock: self })
     }
 }
 
@@ -80,6 +82,9 @@ mod tests {
         assert_eq!(*l.lock(), 2);
         let g = l.lock();
         assert!(l.try_lock().is_none(), "held");
+        // A failed attempt leaves the holder's lock alone.
+        assert!(l.try_lock().is_none(), "still held after a failed try_lock");
+        assert!(l.locked.load(Ordering::Relaxed));
         drop(g);
         assert_eq!(l.try_lock().map(|g| *g), Some(2));
     }

@@ -357,7 +357,6 @@ pub fn mmio(vm: &Vm, v: usize, frame: &mut Frame, esr: Esr, ipa: u64) -> bool {
             true
         }
         outcome => {
-            info!("TMP vm{} vcpu{} {:?} at {:#x}", vmid, v, outcome, ipa);
             if outcome == MmioOutcome::Blocked {
                 if let Some(w) = vmm
                     .platform_mut()
