@@ -96,6 +96,29 @@ impl Backends {
         Ok(())
     }
 
+    /// The guest's early-console output (if it has one) to the first console's pty: the
+    /// guest's `hvc0` is its first virtio console.
+    pub fn drain_early(&mut self, dev: &dyn Driver) {
+        let first = self.devices.iter_mut().find_map(|(b, _)| match b {
+            Backend::Console(c) => Some(c),
+            Backend::Block(_) => None,
+        });
+        if let Some(con) = first {
+            con.drain_early(dev);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn consoles(&self) -> Vec<&Console> {
+        self.devices
+            .iter()
+            .filter_map(|(b, _)| match b {
+                Backend::Console(c) => Some(c),
+                Backend::Block(_) => None,
+            })
+            .collect()
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.devices.len()
