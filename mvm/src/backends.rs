@@ -119,6 +119,21 @@ impl Backends {
             .collect()
     }
 
+    /// Before a restart reloads the guest: no backend may touch the last boot's queues (they
+    /// lie in memory the new boot reuses) until the new driver sets them up again.
+    pub fn reset(&mut self) {
+        for (backend, efd) in &mut self.devices {
+            match backend {
+                Backend::Console(c) => c.reset(),
+                Backend::Block(b) => b.reset(),
+            }
+            let mut count = [0u8; 8];
+            // SAFETY: an eventfd read of its 8-byte counter into a local buffer (non-blocking:
+            // nothing pending is fine).
+            unsafe { libc::read(efd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+        }
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.devices.len()

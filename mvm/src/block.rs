@@ -83,6 +83,11 @@ impl Block {
         Ok(())
     }
 
+    /// The guest is being rebooted: its queue is gone with its memory.
+    pub fn reset(&mut self) {
+        self.queue = None;
+    }
+
     /// Serves every available request; raises the interrupt if any completed.
     pub fn notify(&mut self, dev: &dyn Driver, mem: &mut GuestMem) -> anyhow::Result<()> {
         let Some(mut q) = self.queue.take() else {

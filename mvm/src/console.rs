@@ -64,6 +64,13 @@ impl Console {
         Ok(())
     }
 
+    /// The guest is being rebooted: its queues are gone with its memory, and what was typed
+    /// for the last boot is not for the next one.
+    pub fn reset(&mut self) {
+        self.queues = [None, None];
+        self.pending.clear();
+    }
+
     fn raise(&self, dev: &dyn Driver) -> anyhow::Result<()> {
         dev.irq(&IrqLine {
             vmid: self.vmid,
@@ -240,5 +247,43 @@ mod tests {
         g.publish(0, 4);
         con.notify(&fake, &mut g.mem()).unwrap();
         assert_eq!(g.used_idx(), 1, "nothing consumed after reset");
+    }
+
+    #[test]
+    fn a_restart_forgets_the_last_boots_queues_and_typing() {
+        let fake = Fake::default();
+        fake.queues.borrow_mut().extend([
+            queue(0, RX_DESC, RX_AVAIL, RX_USED),
+            queue(1, DESC, AVAIL, USED),
+        ]);
+        let pty = crate::pty::open().unwrap();
+        let mut slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&pty.path)
+            .unwrap();
+        let mut con = Console::new(1, 0, 32, pty);
+        con.request(&fake, &status(1 | 2 | 4)).unwrap();
+        // Typed for the old boot, before the guest had a receive buffer.
+        slave.write_all(b"old").unwrap();
+        let mut g = Guest::new();
+        let mut poll = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&con.pty.master),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        assert_eq!(unsafe { libc::poll(&mut poll, 1, 5000) }, 1);
+        con.input(&fake, &mut g.mem()).unwrap();
+        con.reset();
+        // The new boot's memory holds what looks like ring entries at the old addresses.
+        g.ram[0x1000..0x1003].copy_from_slice(b"hi\n");
+        g.desc(0, BASE + 0x1000, 3, 0, 0);
+        g.publish(0, 4);
+        let before = g.ram.clone();
+        con.notify(&fake, &mut g.mem()).unwrap();
+        con.input(&fake, &mut g.mem()).unwrap();
+        assert!(g.ram == before, "the new boot's memory was written");
+        assert!(fake.irqs.borrow().is_empty());
     }
 }

@@ -36,6 +36,32 @@ pub const FILES_KERNEL_OFFSET: u64 = 0x8_0000;
 pub const FILES_RAMDISK_OFFSET: u64 = 0x300_0000;
 pub const FILES_DTB_OFFSET: u64 = 0x3e0_0000;
 
+/// The arm64 boot protocol's alignment for the Image's base.
+const IMAGE_ALIGN: u64 = 2 << 20;
+/// `ARM\x64` at offset 0x38 of an arm64 Image header.
+const ARM64_MAGIC: u32 = 0x644d_5241;
+
+/// Where an arm64 Image asked to be loaded near `addr` must go: `text_offset` (from its
+/// header) past the 2 MiB boundary at or below `addr`, as U-Boot's `booti` places it. A
+/// kernel without an arm64 Image header (a bare-metal binary) stays at `addr`.
+///
+/// The Minos guide's 0x80080000 assumes the old fixed 0x80000; kernels since Linux 5.10 say 0,
+/// and started 0x80000 past a 2 MiB boundary they never boot.
+pub fn image_placement(kernel: &[u8], addr: u64) -> u64 {
+    let word = |o: usize, n: usize| kernel.get(o..o + n);
+    let magic = word(0x38, 4).map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()));
+    if magic != Some(ARM64_MAGIC) {
+        return addr;
+    }
+    let text_offset =
+        word(8, 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+    // A header saying more than 2 MiB is corrupt: keep the address the image asked for.
+    if text_offset >= IMAGE_ALIGN {
+        return addr;
+    }
+    (addr & !(IMAGE_ALIGN - 1)) + text_offset
+}
+
 /// Everything the guest's memory is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestImages {
@@ -115,7 +141,7 @@ pub fn load(
                     u64::from(h.ramdisk_addr),
                 ))
             };
-            let entry = u64::from(h.kernel_addr);
+            let entry = image_placement(&kernel, u64::from(h.kernel_addr));
             Ok(GuestImages {
                 kernel,
                 kernel_addr: entry,
@@ -123,7 +149,7 @@ pub fn load(
                 dtb,
                 dtb_addr: u64::from(h.second_addr),
                 cmdline: String::from_utf8_lossy(&h.full_cmdline()).into_owned(),
-                mem_base: entry & !(minos_abi::MEM_ALIGN - 1),
+                mem_base: u64::from(h.kernel_addr) & !(minos_abi::MEM_ALIGN - 1),
                 entry,
                 header: Some(h),
             })
@@ -138,15 +164,17 @@ pub fn load(
                 Some(r) if !no_ramdisk => Some((read_file(r)?, base + FILES_RAMDISK_OFFSET)),
                 _ => None,
             };
+            let kernel = read_file(kernel)?;
+            let entry = image_placement(&kernel, base + FILES_KERNEL_OFFSET);
             Ok(GuestImages {
-                kernel: read_file(kernel)?,
-                kernel_addr: base + FILES_KERNEL_OFFSET,
+                kernel,
+                kernel_addr: entry,
                 ramdisk,
                 dtb: read_file(dtb)?,
                 dtb_addr: base + FILES_DTB_OFFSET,
                 cmdline: String::new(),
                 mem_base: base,
-                entry: base + FILES_KERNEL_OFFSET,
+                entry,
                 header: None,
             })
         }
@@ -214,6 +242,55 @@ pub(crate) mod tests {
         assert!(info.ends_with("cmdline      - console=hvc0"));
         let g = load(&Images::BootImg(p), true, None).unwrap();
         assert_eq!(g.ramdisk, None, "-r");
+    }
+
+    /// A 64-byte arm64 Image header with `text_offset`.
+    fn arm64_image(text_offset: u64) -> Vec<u8> {
+        let mut k = vec![0u8; 64];
+        k[8..16].copy_from_slice(&text_offset.to_le_bytes());
+        k[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        k
+    }
+
+    #[test]
+    fn an_arm64_image_goes_where_its_header_says() {
+        assert_eq!(image_placement(&arm64_image(0), 0x8008_0000), 0x8000_0000);
+        assert_eq!(
+            image_placement(&arm64_image(0x8_0000), 0x8008_0000),
+            0x8008_0000
+        );
+        assert_eq!(
+            image_placement(&arm64_image(0x8_0000), 0x8020_0000),
+            0x8028_0000
+        );
+        assert_eq!(image_placement(&arm64_image(0), 0x8020_0000), 0x8020_0000);
+        // Not an Image (bare metal), cut short, or a corrupt offset: where it was asked.
+        assert_eq!(
+            image_placement(b"\x7f\x20\x03\xd5", 0x8008_0000),
+            0x8008_0000
+        );
+        assert_eq!(
+            image_placement(&arm64_image(0)[..0x3a], 0x8008_0000),
+            0x8008_0000
+        );
+        assert_eq!(
+            image_placement(&arm64_image(4 << 20), 0x8008_0000),
+            0x8008_0000
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("boot.img");
+        std::fs::write(&p, boot_img(&arm64_image(0), b"R", b"DTB", "")).unwrap();
+        let g = load(&Images::BootImg(p), false, None).unwrap();
+        assert_eq!(
+            (g.mem_base, g.kernel_addr, g.entry),
+            (0x8000_0000, 0x8000_0000, 0x8000_0000)
+        );
+        assert_eq!(
+            g.header.unwrap().kernel_addr,
+            0x8008_0000,
+            "the header is shown as it is"
+        );
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
         info(&describe_header(h));
     }
     info(&describe_vm(&cfg, &g));
+    if let Some(h) = g
+        .header
+        .as_ref()
+        .filter(|h| u64::from(h.kernel_addr) != g.entry)
+    {
+        info(&format!(
+            "kernel at {:#x}, not {:#x}: its Image header's text_offset past a 2 MiB boundary",
+            g.entry, h.kernel_addr
+        ));
+    }
     let p = prepare(&cfg, &g)?;
     for piece in p.pieces(&g) {
         debug(&format!(
@@ -231,6 +241,7 @@ fn supervise(
             Some(Signal::Restart) => {
                 info(&format!("vm-{vmid}: restarting"));
                 dev.stop(vmid)?;
+                backends.reset();
                 let g = image::load(&cfg.images, cfg.no_ramdisk, cfg.mem_base)?;
                 let p = prepare(cfg, &g)?;
                 load(dev, vmid, &p, &g)?;

@@ -198,6 +198,25 @@ impl MmioDevice {
         self.outstanding = None;
     }
 
+    /// Power-on state for a new boot of its VM: a restarted guest must not find the last
+    /// boot's queues, status or pending interrupt in the registers.
+    pub fn power_on_reset(&mut self) {
+        *self = MmioDevice {
+            device_id: self.device_id,
+            features: self.features,
+            num_queues: self.num_queues,
+            queue_max: self.queue_max,
+            device_features_sel: 0,
+            driver_features_sel: 0,
+            driver_features: 0,
+            queue_sel: 0,
+            queues: [Queue::default(); MAX_QUEUES as usize],
+            interrupt_status: 0,
+            status: 0,
+            outstanding: None,
+        };
+    }
+
     /// Handles one access.
     pub fn access(&mut self, a: Access) -> Effect {
         if a.offset >= CONFIG && u64::from(a.offset) < WINDOW {

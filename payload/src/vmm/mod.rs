@@ -571,6 +571,9 @@ impl<P: Platform> Vmm<P> {
         self.platform.vm_start(vmid, entry, setup)?;
         let g = self.guest_mut(vmid)?;
         g.state = VmState::Running;
+        for d in &mut g.devices {
+            d.regs.power_on_reset();
+        }
         // A new boot finds the button released and its controller reset.
         g.gpio = Pl061::default();
         self.sync_gpio(vmid)

@@ -12,7 +12,7 @@ use crate::spin::{SetOnce, SpinLock};
 use crate::vgic::{self, Vgic, VgicConfig};
 use crate::vm::{VmConfig, VmLayout};
 use crate::{error, info, vmdtb, vmm, warn, VERSION};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::console::{Pl011, CONSOLE};
 use super::gic;
@@ -71,8 +71,9 @@ pub struct Vm {
     pub vuart: Option<SpinLock<GuestUart>>,
     /// Each vCPU's state while it is not loaded on its pCPU.
     pub vcpus: Vec<SpinLock<VcpuCtx>>,
-    /// `CNTVOFF_EL2` while its vCPUs run (0: the virtual count is the physical one).
-    pub cntvoff: u64,
+    /// `CNTVOFF_EL2` while its vCPUs run (0: the virtual count is the physical one). An mvm
+    /// guest's is set at each start, so its virtual count begins near 0 when it boots.
+    pub cntvoff: AtomicU64,
     /// Scheduling priority, larger first (static guests outrank VM0, as in Minos).
     pub priority: u8,
 }
@@ -103,7 +104,7 @@ impl Vm {
             vtcr,
             vuart,
             vcpus,
-            cntvoff: 0,
+            cntvoff: AtomicU64::new(0),
             priority: 0,
         }
     }

@@ -98,7 +98,8 @@ impl Pl011 {
         }
     }
 
-    /// Clears the receive-timeout interrupt after the FIFO was drained.
+    /// Clears the receive interrupts; call before draining the FIFO, so a byte that arrives
+    /// meanwhile raises them again.
     pub fn ack_rx_irq() {
         if let Some(r) = Self::reg(ICR) {
             // SAFETY: as in `enable_rx_irq`.

@@ -195,6 +195,10 @@ fn say(parts: &[&[u8]]) {
 /// The console's receive interrupt: every byte typed goes through the multiplexer to the VM
 /// with the focus.
 pub fn console_input(hyp: &Hyp, here: Option<(&Vm, usize)>) {
+    // Acknowledged before the drain, not after: a byte that lands between the last read and
+    // a later acknowledgement would sit in the FIFO with its interrupt cleared, and input
+    // would stall until the next key (a pasted line stopped mid-way like that).
+    Console::ack_rx_irq();
     while let Some(b) = Console::read_byte() {
         let input = INPUT.lock().feed(b, has_console);
         match input {
@@ -213,7 +217,6 @@ pub fn console_input(hyp: &Hyp, here: Option<(&Vm, usize)>) {
             Input::Nothing => {}
         }
     }
-    Console::ack_rx_irq();
 }
 
 fn deliver(hyp: &Hyp, here: Option<(&Vm, usize)>, vmid: u16, byte: u8) {

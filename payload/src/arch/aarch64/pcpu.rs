@@ -443,7 +443,7 @@ fn load(hyp: &Hyp, vm: &Vm, v: usize, frame: &mut Frame, shared: bool) {
     write_sysreg!("vttbr_el2", vm.vttbr);
     write_sysreg!("vtcr_el2", vm.vtcr);
     write_sysreg!("vmpidr_el2", vm.psci.mpidr(v) | (1 << 31));
-    write_sysreg!("cntvoff_el2", vm.cntvoff);
+    write_sysreg!("cntvoff_el2", vm.cntvoff.load(Ordering::Relaxed));
     let mut hcr = super::boot::hcr_for(hyp, vm);
     if !vm.config.native_wfi && !hyp.board.gic_passthrough {
         hcr |= HCR_TWI;
@@ -488,7 +488,7 @@ fn expire_timers(hyp: &Hyp, cpu: usize, t: u64) -> bool {
             if ctx
                 .vtimer
                 .deadline()
-                .is_some_and(|d| d.wrapping_add(vm.cntvoff) <= t)
+                .is_some_and(|d| d.wrapping_add(vm.cntvoff.load(Ordering::Relaxed)) <= t)
             {
                 ctx.vtimer.mask();
                 ctx.timer_lines |= TIMER_V;
@@ -525,7 +525,9 @@ fn program_timer(q: &RunQueue<RQ_LEN>, cpu: usize, _t: u64) {
         let Some(vm) = vm(ids.0) else { continue };
         let ctx = vm.vcpus[ids.1].lock();
         let d = [
-            ctx.vtimer.deadline().map(|d| d.wrapping_add(vm.cntvoff)),
+            ctx.vtimer
+                .deadline()
+                .map(|d| d.wrapping_add(vm.cntvoff.load(Ordering::Relaxed))),
             ctx.ptimer.deadline(),
         ];
         for d in d.into_iter().flatten() {

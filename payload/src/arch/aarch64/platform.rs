@@ -564,7 +564,7 @@ impl Platform for HypPlatform {
             native_wfi: false,
             devices: Default::default(),
         };
-        let mut vm = Vm::new(
+        let vm = Vm::new(
             0,
             config,
             VmLayout {
@@ -580,8 +580,6 @@ impl Platform for HypPlatform {
                 SpinLock::new(GuestUart::log_only(vmid as u16, region))
             }),
         );
-        // The guest's virtual counter starts near 0 at creation.
-        vm.cntvoff = read_sysreg!("cntpct_el0");
         let vm = pcpu::register_vm(hyp, Box::new(vm)).map_err(|e| {
             warn!("vm{}: cannot schedule its vCPUs: {:?}", vmid, e);
             HvcError::NoMemory
@@ -617,6 +615,9 @@ impl Platform for HypPlatform {
             g.lock().reset();
         }
         vm.psci.reset();
+        // Its virtual count starts near 0 now (a restart too), whatever the time since create.
+        vm.cntvoff
+            .store(read_sysreg!("cntpct_el0"), Ordering::Relaxed);
         // mvm wrote the images through VM0's cacheable window; the guest starts with its
         // MMU and caches off.
         for &b in &hw.blocks {
