@@ -14,6 +14,7 @@ mod image;
 mod layout;
 mod lifecycle;
 mod log;
+mod net;
 mod prepare;
 mod pty;
 mod run;

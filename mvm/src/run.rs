@@ -17,7 +17,8 @@ use crate::driver::Driver;
 use crate::early::EarlyConsole;
 use crate::image::{self, describe_header, GuestImages};
 use crate::layout;
-use crate::log::{debug, info, warn};
+use crate::log::{debug, info};
+use crate::net::{mac_string, Net, NetArgs};
 use crate::prepare::{prepare, Prepared};
 use crate::pty;
 use crate::signals::{Signal, Signals};
@@ -79,9 +80,13 @@ pub fn run(cfg: VmConfig) -> anyhow::Result<()> {
     supervise(&dev, vmid, &cfg, &signals, &mut backends)
 }
 
-/// Every virtio_blk file must open read-write before a VM is created for it.
+/// Every virtio_blk file must open read-write, and every virtio_net argument must make
+/// sense, before a VM is created for them.
 fn check_backing_files(cfg: &VmConfig) -> anyhow::Result<()> {
     for spec in &cfg.virtio {
+        if let VirtioSpec::Net(arg) = spec {
+            NetArgs::parse(arg)?;
+        }
         if let VirtioSpec::Block(path) = spec {
             std::fs::OpenOptions::new()
                 .read(true)
@@ -178,7 +183,6 @@ fn load(dev: &dyn Driver, vmid: u32, p: &Prepared, g: &GuestImages) -> anyhow::R
 
 fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Backends> {
     let mut backends = Backends::new(dev.request_fd())?;
-    let mut without_backend = Vec::new();
     // The first console is the guest's hvc0: its pty shows the early output too.
     let mut early = p.early.then(|| EarlyConsole::new(vmid));
     for (spec, base, intid) in &p.virtio {
@@ -188,7 +192,7 @@ fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Back
             base: *base,
             intid: *intid,
             index: 0,
-            features: virtio::F_VERSION_1,
+            features: spec.features(),
             num_queues: spec.num_queues(),
             queue_max: virtio::QUEUE_MAX,
         })?;
@@ -212,14 +216,16 @@ fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Back
                 let blk = Block::open(vmid, index, *intid, Path::new(path))?;
                 backends.add(dev, Backend::Block(blk))?;
             }
-            VirtioSpec::Net(_) => without_backend.push("virtio_net"),
+            VirtioSpec::Net(arg) => {
+                let net = Net::open(vmid, index, *intid, arg)?;
+                info(&format!(
+                    "virtio_net backend: tap {}, guest MAC {}",
+                    net.tap_name(),
+                    mac_string(&net.mac())
+                ));
+                backends.add(dev, Backend::Net(net))?;
+            }
         }
-    }
-    if !without_backend.is_empty() {
-        warn(&format!(
-            "{} backends are not written yet: the devices are registered, no data moves",
-            without_backend.join(" and ")
-        ));
     }
     Ok(backends)
 }
@@ -336,6 +342,18 @@ mod tests {
             Ok(()),
             "what mvm sends passes the hypervisor's checks"
         );
+    }
+
+    #[test]
+    fn a_bad_virtio_net_argument_is_refused_before_the_vm_exists() {
+        let (cfg, _, _, _d) = setup(&["-m", "84M", "-V", "virtio_net,tap0,mtu=9000"]);
+        let e = check_backing_files(&cfg).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "virtio_net,tap0,mtu=9000: unknown option `mtu=9000` (only mac=XX:XX:XX:XX:XX:XX)"
+        );
+        let (cfg, _, _, _d) = setup(&["-m", "84M", "-V", "virtio_net,tap0,mac=52:54:00:12:34:56"]);
+        check_backing_files(&cfg).unwrap();
     }
 
     #[test]

@@ -37,6 +37,14 @@ impl VirtioSpec {
         }
     }
 
+    /// Feature bits offered to the driver.
+    pub fn features(&self) -> u64 {
+        match self {
+            VirtioSpec::Net(_) => F_VERSION_1 | crate::net::F_MAC,
+            VirtioSpec::Block(_) | VirtioSpec::ConsolePty => F_VERSION_1,
+        }
+    }
+
     /// Virtio device id.
     pub fn device_id(&self) -> u32 {
         match self {

@@ -85,7 +85,8 @@ struct Entry {
     who: VcpuRef,
     prio: Priority,
     state: State,
-    /// When it last became ready (for the longest-waiting rule and starvation).
+    /// When it last became ready (for the longest-waiting rule and starvation), blocked or
+    /// waiting (for the stall report).
     ready_since: u64,
     /// Total ticks spent running (statistics, fairness tests).
     ran: u64,
@@ -212,6 +213,12 @@ impl<const N: usize> RunQueue<N> {
         self.entries[..self.len].get(s.0).map(|e| e.state)
     }
 
+    /// When `s` entered its state, if it is ready, blocked or waiting.
+    pub fn since(&self, s: Slot) -> Option<u64> {
+        let e = self.entries[..self.len].get(s.0)?;
+        matches!(e.state, State::Ready | State::Blocked | State::Waiting).then_some(e.ready_since)
+    }
+
     /// How many times `s` was switched in.
     pub fn switches_in(&self, s: Slot) -> u64 {
         self.entries[..self.len]
@@ -262,7 +269,9 @@ impl<const N: usize> RunQueue<N> {
             return Err(SchedError::BadSlot(s.0));
         }
         self.account(now);
-        self.entry(s)?.state = State::Blocked;
+        let e = self.entry(s)?;
+        e.state = State::Blocked;
+        e.ready_since = now;
         self.current = None;
         Ok(self.schedule(now))
     }
@@ -273,7 +282,9 @@ impl<const N: usize> RunQueue<N> {
             return Err(SchedError::BadSlot(s.0));
         }
         self.account(now);
-        self.entry(s)?.state = State::Waiting;
+        let e = self.entry(s)?;
+        e.state = State::Waiting;
+        e.ready_since = now;
         self.current = None;
         Ok(self.schedule(now))
     }

@@ -142,6 +142,20 @@ struct Device {
     retry: u32,
 }
 
+/// What one device of a guest waits for (see [`Vmm::outstanding`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outstanding {
+    pub device: usize,
+    /// The vCPU blocked on its request, if any.
+    pub waiter: Option<u32>,
+    /// Whether mvm has fetched that request.
+    pub fetched: bool,
+    /// vCPUs that will re-run their access once it is answered (bit per vCPU).
+    pub retry: u32,
+    /// Queues notified and not fetched yet (bit per queue).
+    pub notified: u32,
+}
+
 #[derive(Clone, Copy)]
 struct Waiter {
     vcpu: u32,
@@ -792,6 +806,25 @@ impl<P: Platform> Vmm<P> {
         };
         self.platform.vm0_notify(true);
         out
+    }
+
+    /// For a stall report: each device of VM `vmid` with something outstanding.
+    pub fn outstanding(&self, vmid: u32) -> Vec<Outstanding> {
+        let Ok(g) = self.guest(vmid) else {
+            return Vec::new();
+        };
+        g.devices
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.waiter.is_some() || d.retry != 0 || d.notify != 0)
+            .map(|(i, d)| Outstanding {
+                device: i,
+                waiter: d.waiter.map(|w| w.vcpu),
+                fetched: d.waiter.is_some_and(|w| w.fetched),
+                retry: d.retry,
+                notified: d.notify,
+            })
+            .collect()
     }
 
     fn pending(&self) -> bool {

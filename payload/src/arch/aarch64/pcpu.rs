@@ -235,7 +235,16 @@ pub fn block_current(hyp: &Hyp) {
     let mut q = PCPUS[cpu].queue.lock();
     if let Some(s) = q.find(who(vm, v)) {
         // Not `block`: an interrupt must not run it again before its access is answered.
-        let _ = q.wait(s, now());
+        if let Err(e) = q.wait(s, now()) {
+            crate::info!(
+                "stall: cpu{} vm{} vcpu{} cannot wait: {:?} (queue runs {:?})",
+                cpu,
+                vm.config.vmid,
+                v,
+                e,
+                q.current()
+            );
+        }
     }
     PCPUS[cpu].resched.store(true, Ordering::Relaxed);
 }
@@ -253,7 +262,17 @@ pub fn resume_vcpu(hyp: &Hyp, vm: &Vm, v: usize, f: impl FnOnce(&mut Frame)) {
         let mut q = PCPUS[p].queue.lock();
         f(&mut vm.vcpus[v].lock().frame);
         match q.find(who(vm, v)) {
-            Some(s) => q.resume(s, now()).unwrap_or(Wake::NotBlocked),
+            Some(s) => {
+                if q.state(s) != Some(State::Waiting) {
+                    crate::info!(
+                        "stall: resume of vm{} vcpu{} finds it {:?}",
+                        vm.config.vmid,
+                        v,
+                        q.state(s)
+                    );
+                }
+                q.resume(s, now()).unwrap_or(Wake::NotBlocked)
+            }
             None => Wake::NotBlocked,
         }
     };
@@ -395,6 +414,7 @@ pub fn switch(hyp: &Hyp, cpu: usize, frame: &mut Frame) {
             }
         }
         program_timer(&q, cpu, t);
+        report_stalls(cpu, &q, t);
         drop(q);
         if next_ids.is_some() {
             return;
@@ -540,6 +560,63 @@ fn program_timer(q: &RunQueue<RQ_LEN>, cpu: usize, _t: u64) {
             write_sysreg!("cnthp_ctl_el2", CNTHP_ENABLE);
         }
         None => write_sysreg!("cnthp_ctl_el2", 0),
+    }
+}
+
+/// Seconds past which a vCPU's state means something is stuck: ready but never run, waiting for
+/// mvm's answer, or blocked although its own timer expired.
+const STALL_READY_S: u64 = 2;
+const STALL_WAITING_S: u64 = 10;
+const STALL_TIMER_S: u64 = 2;
+static STALL_REPORTED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Logs (at most one line a second per pCPU) a vCPU of this queue that looks stuck: the
+/// evidence a hang of a guest needs, as no guest can cause it by behaving badly.
+fn report_stalls(cpu: usize, q: &RunQueue<RQ_LEN>, t: u64) {
+    let sec = read_sysreg!("cntfrq_el0").max(1);
+    if t.wrapping_sub(STALL_REPORTED[cpu].load(Ordering::Relaxed)) < sec {
+        return;
+    }
+    for (s, r, st) in q.iter() {
+        let Some(since) = q.since(s) else { continue };
+        let age = t.saturating_sub(since);
+        let what = match st {
+            State::Ready if age > STALL_READY_S * sec => "ready but not run",
+            State::Waiting if age > STALL_WAITING_S * sec => "waiting for mvm's answer",
+            State::Blocked => {
+                let Some(vm) = vm(usize::from(r.vmid)) else {
+                    continue;
+                };
+                let ctx = vm.vcpus[usize::from(r.vcpu)].lock();
+                let off = vm.cntvoff.load(Ordering::Relaxed);
+                let due = [
+                    ctx.vtimer.deadline().map(|d| d.wrapping_add(off)),
+                    ctx.ptimer.deadline(),
+                ];
+                if !due
+                    .iter()
+                    .flatten()
+                    .any(|&d| t.saturating_sub(d) > STALL_TIMER_S * sec)
+                {
+                    continue;
+                }
+                "blocked although its timer expired"
+            }
+            _ => continue,
+        };
+        STALL_REPORTED[cpu].store(t, Ordering::Relaxed);
+        crate::info!(
+            "stall: cpu{} vm{} vcpu{} {} for {} ms",
+            cpu,
+            r.vmid,
+            r.vcpu,
+            what,
+            age * 1000 / sec
+        );
+        if st == State::Waiting {
+            super::platform::report_outstanding(u32::from(r.vmid));
+        }
+        return;
     }
 }
 

@@ -301,6 +301,16 @@ fn lock_vmm() -> Option<SpinGuard<'static, Option<Vmm<HypPlatform>>>> {
     }
 }
 
+/// Logs what VM `vmid`'s devices wait for, if the VM manager is free right now (called with
+/// a run queue locked: never waits for the lock).
+pub fn report_outstanding(vmid: u32) {
+    let Some(g) = VMM.try_lock() else { return };
+    let Some(vmm) = g.as_ref() else { return };
+    for o in vmm.outstanding(vmid) {
+        info!("stall: vm{} {:?}", vmid, o);
+    }
+}
+
 /// Guest VM `vmid` powered itself off (its vCPUs are being stopped): its state becomes `OFF`.
 pub fn guest_off(vmid: u32) {
     if let Some(f) = OFF.get(vmid as usize) {
@@ -350,6 +360,7 @@ pub fn mmio(vm: &Vm, v: usize, frame: &mut Frame, esr: Esr, ipa: u64) -> bool {
             true
         }
         outcome => {
+            info!("TMP vm{} vcpu{} {:?} at {:#x}", vmid, v, outcome, ipa);
             if outcome == MmioOutcome::Blocked {
                 if let Some(w) = vmm
                     .platform_mut()
@@ -657,7 +668,10 @@ impl Platform for HypPlatform {
         let (Some(vm), Some(slot)) = (hw.vm, hw.waiting.get_mut(vcpu as usize)) else {
             return;
         };
-        let Some(access) = slot.take() else { return };
+        let Some(access) = slot.take() else {
+            info!("stall: answer for vm{} vcpu{}: no access waits", vmid, vcpu);
+            return;
+        };
         pcpu::resume_vcpu(hyp, vm, vcpu as usize, |f| finish_access(f, access, value));
     }
 
