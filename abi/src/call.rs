@@ -62,6 +62,12 @@ pub enum Call {
         device: u32,
         queue: u32,
     },
+    ConsoleRead {
+        vmid: u32,
+        buf: u64,
+        capacity: u64,
+        cursor: u64,
+    },
 }
 
 fn vmid(x: u64) -> Result<u32, HvcError> {
@@ -81,7 +87,7 @@ impl Call {
     /// that cannot exist).
     pub fn decode(x: [u64; 5]) -> Result<Call, HvcError> {
         let fid = x[0] as u32;
-        let [_, a1, a2, a3, _] = x;
+        let [_, a1, a2, a3, a4] = x;
         Ok(match fid {
             hvc::VERSION => Call::Version {
                 caller: u32_arg(a1)?,
@@ -131,6 +137,17 @@ impl Call {
                     vmid: vmid(a1)?,
                     device,
                     queue,
+                }
+            }
+            hvc::VM_CONSOLE_READ => {
+                if !(1..=4096).contains(&a3) {
+                    return Err(HvcError::InvalidParameter);
+                }
+                Call::ConsoleRead {
+                    vmid: vmid(a1)?,
+                    buf: a2,
+                    capacity: a3,
+                    cursor: a4,
                 }
             }
             _ => return Err(HvcError::NotSupported),
@@ -253,6 +270,15 @@ mod tests {
             })
         );
         assert_eq!(
+            Call::decode(regs(hvc::VM_CONSOLE_READ, [2, 0x4700_0000, 4096, 77])),
+            Ok(Call::ConsoleRead {
+                vmid: 2,
+                buf: 0x4700_0000,
+                capacity: 4096,
+                cursor: 77
+            })
+        );
+        assert_eq!(
             Call::decode(regs(hvc::VM_IRQ, [1, 40, 2, 0])),
             Ok(Call::VmIrq {
                 vmid: 1,
@@ -309,6 +335,18 @@ mod tests {
         assert_eq!(
             Call::decode(regs(hvc::VIRTIO_ACK, [1, u64::from(MAX_DEVICES), 0, 0])),
             Err(HvcError::InvalidParameter)
+        );
+        for capacity in [0, 4097, u64::MAX] {
+            assert_eq!(
+                Call::decode(regs(hvc::VM_CONSOLE_READ, [1, 0x4700_0000, capacity, 0])),
+                Err(HvcError::InvalidParameter),
+                "capacity {capacity}"
+            );
+        }
+        assert_eq!(
+            Call::decode(regs(hvc::VM_CONSOLE_READ, [0, 0x4700_0000, 64, 0])),
+            Err(HvcError::NoSuchVm),
+            "VM0 has no early console to read"
         );
     }
 

@@ -79,6 +79,11 @@ pub fn write_c_header(w: &mut impl Write) -> Result {
         "#define MINOS_GUEST_POWER_GPIO_PIN {}",
         guest::POWER_GPIO_PIN
     )?;
+    writeln!(
+        w,
+        "#define MINOS_GUEST_EARLY_UART_BASE {:#x}ULL",
+        guest::EARLY_UART_BASE
+    )?;
 
     w.write_str("\n/* SMCCC calls the driver makes before any Minos call. */\n")?;
     writeln!(

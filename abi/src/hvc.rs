@@ -118,8 +118,19 @@ pub const VM_IRQ: u32 = id(13);
 /// driver ring IPA, `x3` = device ring IPA.
 pub const VIRTIO_QUEUE: u32 = id(14);
 
+/// Reads what a VM created with [`VM_FLAG_EARLYPRINTK`](crate::types::VM_FLAG_EARLYPRINTK)
+/// wrote to its early console (the PL011 at
+/// [`EARLY_UART_BASE`](crate::guest::EARLY_UART_BASE)). The hypervisor keeps the last 16 KiB;
+/// a cursor counts every byte the VM ever wrote there (0 at creation, not reset by a restart).
+/// `x1` = VM id, `x2` = VM0 IPA of the buffer, `x3` = its capacity (1..=4096: what does not
+/// fit in the buffer's page is left for the next call), `x4` = the cursor to read from.
+/// Returns `x0` = the number of bytes written to the buffer, `x1` = the cursor after them,
+/// `x2` = bytes lost: written after `x4` but overwritten before this read (they are skipped).
+/// A cursor past what the VM wrote is `INVALID_PARAMETER`; a VM without the flag, `BAD_STATE`.
+pub const VM_CONSOLE_READ: u32 = id(15);
+
 /// Every call, with its C name, in id order (for the C header and tests).
-pub const ALL: [(&str, u32); 15] = [
+pub const ALL: [(&str, u32); 16] = [
     ("VERSION", VERSION),
     ("HYP_INFO", HYP_INFO),
     ("MEM_INFO", MEM_INFO),
@@ -135,6 +146,7 @@ pub const ALL: [(&str, u32); 15] = [
     ("VIRTIO_ACK", VIRTIO_ACK),
     ("VM_IRQ", VM_IRQ),
     ("VIRTIO_QUEUE", VIRTIO_QUEUE),
+    ("VM_CONSOLE_READ", VM_CONSOLE_READ),
 ];
 
 /// Whether any VM may make the call (the rest are VM0-only).

@@ -2,8 +2,8 @@
 //! uses): `dir << 30 | size << 16 | type << 8 | nr`.
 
 use crate::types::{
-    CStruct, IoEventFd, IrqLine, MapInfo, MemInfo, VirtioAck, VirtioDevice, VirtioQueue, VmCreate,
-    VmInfo,
+    CStruct, ConsoleRead, IoEventFd, IrqLine, MapInfo, MemInfo, VirtioAck, VirtioDevice,
+    VirtioQueue, VmCreate, VmInfo,
 };
 
 /// The ioctl type byte.
@@ -90,9 +90,12 @@ pub const IRQ_IOCTL: Ioctl = def("IRQ", W, 11, Arg::Struct(IrqLine::C));
 pub const VIRTIO_QUEUE_IOCTL: Ioctl = def("VIRTIO_QUEUE", RW, 12, Arg::Struct(VirtioQueue::C));
 /// Completes a blocking request read from the device (`VirtioAck` in).
 pub const VIRTIO_ACK_IOCTL: Ioctl = def("VIRTIO_ACK", W, 13, Arg::Struct(VirtioAck::C));
+/// Reads an owned VM's early console (`ConsoleRead`: `vmid`, `count`, `cursor`, `buf` in;
+/// `count`, `cursor`, `lost` out).
+pub const CONSOLE_READ_IOCTL: Ioctl = def("CONSOLE_READ", RW, 14, Arg::Struct(ConsoleRead::C));
 
 /// Every ioctl in number order.
-pub const ALL: [Ioctl; 14] = [
+pub const ALL: [Ioctl; 15] = [
     VERSION_IOCTL,
     MEM_INFO_IOCTL,
     VM_CREATE_IOCTL,
@@ -107,6 +110,7 @@ pub const ALL: [Ioctl; 14] = [
     IRQ_IOCTL,
     VIRTIO_QUEUE_IOCTL,
     VIRTIO_ACK_IOCTL,
+    CONSOLE_READ_IOCTL,
 ];
 
 /// Request numbers, for callers of `ioctl(2)`.
@@ -124,6 +128,7 @@ pub const IOEVENTFD: u32 = IOEVENTFD_IOCTL.number();
 pub const IRQ: u32 = IRQ_IOCTL.number();
 pub const VIRTIO_QUEUE: u32 = VIRTIO_QUEUE_IOCTL.number();
 pub const VIRTIO_ACK: u32 = VIRTIO_ACK_IOCTL.number();
+pub const CONSOLE_READ: u32 = CONSOLE_READ_IOCTL.number();
 
 /// `read(2)` on `/dev/minos` returns whole [`VirtioRequest`](crate::types::VirtioRequest)
 /// records: the blocking requests (status and config accesses) of the VMs this open file

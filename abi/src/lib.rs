@@ -32,7 +32,7 @@ pub use error::HvcError;
 /// ABI major: any incompatible change (a call's meaning, a struct's layout) bumps it.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor: backward-compatible additions (new calls, new flag bits).
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 /// `major << 16 | minor`, as exchanged by [`hvc::VERSION`] and [`ioctl::VERSION`].
 pub const ABI_VERSION: u32 = version(ABI_MAJOR, ABI_MINOR);
 

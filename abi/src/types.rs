@@ -242,8 +242,24 @@ abi_struct! {
     }
 }
 
+abi_struct! {
+    /// Reads a VM's early console (`MINOS_IOC_CONSOLE_READ`; see `VM_CONSOLE_READ`).
+    ConsoleRead as "minos_console_read", size 32 {
+        vmid: u32 => "__u32",
+        /// In: the buffer's size (the driver reads at most one page per call); out: bytes
+        /// written to it.
+        count: u32 => "__u32",
+        /// In: where to read from (0 for the first call); out: where the next call reads.
+        cursor: u64 => "__u64",
+        /// Out: bytes overwritten before they could be read (skipped).
+        lost: u64 => "__u64",
+        /// In: user address of the buffer.
+        buf: u64 => "__u64",
+    }
+}
+
 /// Every struct, in header order.
-pub const ALL: [CStruct; 10] = [
+pub const ALL: [CStruct; 11] = [
     VmCreate::C,
     VmInfo::C,
     MemInfo::C,
@@ -254,6 +270,7 @@ pub const ALL: [CStruct; 10] = [
     VirtioRequest::C,
     IoEventFd::C,
     IrqLine::C,
+    ConsoleRead::C,
 ];
 
 /// `VmCreate::flags`/`VmInfo::flags`: AArch64 guest (AArch32 when clear).
@@ -262,14 +279,18 @@ pub const VM_FLAG_64BIT: u32 = 1 << 0;
 pub const VM_FLAG_GICV2: u32 = 1 << 1;
 /// The guest gets a GICv3 (distributor + redistributors). Exactly one GIC flag is set.
 pub const VM_FLAG_GICV3: u32 = 1 << 2;
+/// The guest gets a log-only PL011 at [`EARLY_UART_BASE`](crate::guest::EARLY_UART_BASE) for
+/// its kernel's `earlycon`; VM0 reads it with [`VM_CONSOLE_READ`](crate::hvc::VM_CONSOLE_READ).
+pub const VM_FLAG_EARLYPRINTK: u32 = 1 << 3;
 /// Every defined flag: the hypervisor refuses others with `INVALID_PARAMETER`.
-pub const VM_FLAGS_KNOWN: u32 = VM_FLAG_64BIT | VM_FLAG_GICV2 | VM_FLAG_GICV3;
+pub const VM_FLAGS_KNOWN: u32 = VM_FLAG_64BIT | VM_FLAG_GICV2 | VM_FLAG_GICV3 | VM_FLAG_EARLYPRINTK;
 
 /// Flags as (C name, value).
-pub const FLAGS: [(&str, u32); 3] = [
+pub const FLAGS: [(&str, u32); 4] = [
     ("VM_FLAG_64BIT", VM_FLAG_64BIT),
     ("VM_FLAG_GICV2", VM_FLAG_GICV2),
     ("VM_FLAG_GICV3", VM_FLAG_GICV3),
+    ("VM_FLAG_EARLYPRINTK", VM_FLAG_EARLYPRINTK),
 ];
 
 macro_rules! abi_enum {

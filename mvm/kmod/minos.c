@@ -4,7 +4,8 @@
  *
  * /dev/minos turns ioctls into Minos hypercalls (see minos_abi.h, generated from the
  * minos-abi crate), maps one VM's RAM into the caller with mmap, forwards virtio queue
- * notifications to eventfds, and destroys the VMs an open file created when it is closed.
+ * notifications to eventfds, reads a VM's early console, and destroys the VMs an open file
+ * created when it is closed.
  *
  * Module init refuses to load unless a Minos hypervisor with the same ABI major answers.
  */
@@ -392,6 +393,55 @@ static int minos_virtio_ack(struct file *file, void __user *argp)
 	return minos_errno(ret);
 }
 
+/* The hypervisor copies at most this much early-console output per call. */
+#define MINOS_CONSOLE_CHUNK 4096
+
+/*
+ * Copies an owned VM's early-console output after req.cursor into the caller's buffer,
+ * through a page of ours (the hypervisor writes only to VM0 RAM it can check).
+ */
+static int minos_console_read(struct file *file, void __user *argp)
+{
+	struct minos_console_read req;
+	struct arm_smccc_res res;
+	void *buf;
+	long ret;
+
+	if (copy_from_user(&req, argp, sizeof(req)))
+		return -EFAULT;
+	if (!req.count)
+		return -EINVAL;
+	buf = minos_buf_alloc();
+	if (!buf)
+		return -ENOMEM;
+	if (!minos_owned(file, req.vmid)) {
+		ret = -EPERM;
+		goto out;
+	}
+	ret = minos_hvc(MINOS_HVC_VM_CONSOLE_READ, req.vmid, virt_to_phys(buf),
+			min_t(u32, req.count, MINOS_CONSOLE_CHUNK), req.cursor, &res);
+	mutex_unlock(&minos_lock);
+	if (ret < 0) {
+		ret = minos_errno(ret);
+		goto out;
+	}
+	if (ret > req.count || ret > MINOS_CONSOLE_CHUNK) {
+		ret = -EIO;
+		goto out;
+	}
+	if (copy_to_user(u64_to_user_ptr(req.buf), buf, ret)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	req.count = ret;
+	req.cursor = res.a1;
+	req.lost = res.a2;
+	ret = copy_to_user(argp, &req, sizeof(req)) ? -EFAULT : 0;
+out:
+	minos_buf_free(buf);
+	return ret;
+}
+
 static int minos_ioeventfd(struct file *file, void __user *argp)
 {
 	struct eventfd_ctx *ctx = NULL, *old;
@@ -479,6 +529,8 @@ static long minos_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return minos_virtio_queue(file, argp);
 	case MINOS_IOC_VIRTIO_ACK:
 		return minos_virtio_ack(file, argp);
+	case MINOS_IOC_CONSOLE_READ:
+		return minos_console_read(file, argp);
 	case MINOS_IOC_VM_DESTROY:
 	case MINOS_IOC_VM_START:
 	case MINOS_IOC_VM_STOP:

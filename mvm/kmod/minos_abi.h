@@ -12,8 +12,8 @@
 #include <linux/ioctl.h>
 
 #define MINOS_ABI_MAJOR 1
-#define MINOS_ABI_MINOR 0
-#define MINOS_ABI_VERSION 0x00010000
+#define MINOS_ABI_MINOR 1
+#define MINOS_ABI_VERSION 0x00010001
 #define MINOS_DT_COMPATIBLE "minos,hypervisor"
 #define MINOS_DEVICE_NAME "minos"
 #define MINOS_VM_NAME_LEN 32
@@ -30,6 +30,7 @@
 #define MINOS_GUEST_POWER_GPIO_BASE 0x40100000ULL
 #define MINOS_GUEST_POWER_GPIO_INTID 40
 #define MINOS_GUEST_POWER_GPIO_PIN 3
+#define MINOS_GUEST_EARLY_UART_BASE 0x40101000ULL
 
 /* SMCCC calls the driver makes before any Minos call. */
 #define MINOS_SMCCC_VERSION 0x80000000
@@ -55,6 +56,7 @@
 #define MINOS_HVC_VIRTIO_ACK 0xc600000c
 #define MINOS_HVC_VM_IRQ 0xc600000d
 #define MINOS_HVC_VIRTIO_QUEUE 0xc600000e
+#define MINOS_HVC_VM_CONSOLE_READ 0xc600000f
 
 /* Status codes in x0 (>= 0: success). */
 #define MINOS_E_NOT_SUPPORTED (-1)
@@ -72,6 +74,7 @@
 #define MINOS_VM_FLAG_64BIT 0x1
 #define MINOS_VM_FLAG_GICV2 0x2
 #define MINOS_VM_FLAG_GICV3 0x4
+#define MINOS_VM_FLAG_EARLYPRINTK 0x8
 
 #define MINOS_VM_STATE_CREATED 0
 #define MINOS_VM_STATE_RUNNING 1
@@ -248,6 +251,21 @@ struct minos_irq_line {
 	__u32 reserved;
 };
 
+/*
+ * Reads a VM's early console (`MINOS_IOC_CONSOLE_READ`; see `VM_CONSOLE_READ`).
+ */
+struct minos_console_read {
+	__u32 vmid;
+	/* In: the buffer's size (the driver reads at most one page per call); out: bytes written to it. */
+	__u32 count;
+	/* In: where to read from (0 for the first call); out: where the next call reads. */
+	__u64 cursor;
+	/* Out: bytes overwritten before they could be read (skipped). */
+	__u64 lost;
+	/* In: user address of the buffer. */
+	__u64 buf;
+};
+
 /* ioctls on /dev/minos. */
 #define MINOS_IOC_MAGIC 0xb7
 #define MINOS_IOC_VERSION _IOR(MINOS_IOC_MAGIC, 0, __u32)
@@ -264,6 +282,7 @@ struct minos_irq_line {
 #define MINOS_IOC_IRQ _IOW(MINOS_IOC_MAGIC, 11, struct minos_irq_line)
 #define MINOS_IOC_VIRTIO_QUEUE _IOWR(MINOS_IOC_MAGIC, 12, struct minos_virtio_queue)
 #define MINOS_IOC_VIRTIO_ACK _IOW(MINOS_IOC_MAGIC, 13, struct minos_virtio_ack)
+#define MINOS_IOC_CONSOLE_READ _IOWR(MINOS_IOC_MAGIC, 14, struct minos_console_read)
 
 /* The C compiler's reading of this file must match the Rust definitions. */
 _Static_assert(sizeof(struct minos_vm_create) == 96, "struct minos_vm_create size");
@@ -340,6 +359,12 @@ _Static_assert(__builtin_offsetof(struct minos_irq_line, vmid) == 0, "minos_irq_
 _Static_assert(__builtin_offsetof(struct minos_irq_line, intid) == 4, "minos_irq_line.intid");
 _Static_assert(__builtin_offsetof(struct minos_irq_line, level) == 8, "minos_irq_line.level");
 _Static_assert(__builtin_offsetof(struct minos_irq_line, reserved) == 12, "minos_irq_line.reserved");
+_Static_assert(sizeof(struct minos_console_read) == 32, "struct minos_console_read size");
+_Static_assert(__builtin_offsetof(struct minos_console_read, vmid) == 0, "minos_console_read.vmid");
+_Static_assert(__builtin_offsetof(struct minos_console_read, count) == 4, "minos_console_read.count");
+_Static_assert(__builtin_offsetof(struct minos_console_read, cursor) == 8, "minos_console_read.cursor");
+_Static_assert(__builtin_offsetof(struct minos_console_read, lost) == 16, "minos_console_read.lost");
+_Static_assert(__builtin_offsetof(struct minos_console_read, buf) == 24, "minos_console_read.buf");
 _Static_assert(MINOS_IOC_VERSION == 0x8004b700U, "MINOS_IOC_VERSION");
 _Static_assert(MINOS_IOC_MEM_INFO == 0x8010b701U, "MINOS_IOC_MEM_INFO");
 _Static_assert(MINOS_IOC_VM_CREATE == 0xc060b702U, "MINOS_IOC_VM_CREATE");
@@ -354,5 +379,6 @@ _Static_assert(MINOS_IOC_IOEVENTFD == 0x4010b70aU, "MINOS_IOC_IOEVENTFD");
 _Static_assert(MINOS_IOC_IRQ == 0x4010b70bU, "MINOS_IOC_IRQ");
 _Static_assert(MINOS_IOC_VIRTIO_QUEUE == 0xc030b70cU, "MINOS_IOC_VIRTIO_QUEUE");
 _Static_assert(MINOS_IOC_VIRTIO_ACK == 0x4010b70dU, "MINOS_IOC_VIRTIO_ACK");
+_Static_assert(MINOS_IOC_CONSOLE_READ == 0xc020b70eU, "MINOS_IOC_CONSOLE_READ");
 
 #endif /* _MINOS_ABI_H */

@@ -165,6 +165,29 @@ impl Backends {
         Ok(())
     }
 
+    /// The guest's early-console output (if it has one) to the first console's pty: the
+    /// guest's `hvc0` is its first virtio console.
+    pub fn drain_early(&mut self, dev: &dyn Driver) {
+        let first = self.devices.iter_mut().find_map(|d| match &mut d.backend {
+            Backend::Console(c) => Some(c),
+            _ => None,
+        });
+        if let Some(con) = first {
+            con.drain_early(dev);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn consoles(&self) -> Vec<&Console> {
+        self.devices
+            .iter()
+            .filter_map(|d| match &d.backend {
+                Backend::Console(c) => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Before a restart reloads the guest: no backend may touch the last boot's queues (they
     /// lie in memory the new boot reuses) until the new driver sets them up again.
     pub fn reset(&mut self) {

@@ -123,7 +123,8 @@ pub struct CreateArgs {
     /// Give the guest a GICv4 (not supported)
     #[arg(long, group = "gic")]
     pub gicv4: bool,
-    /// Early console through the hypervisor (accepted as Minos does; no effect yet)
+    /// Show the guest kernel's early output (earlycon on a PL011 the hypervisor emulates) on
+    /// the first virtio console's pty, ahead of its own console; needs -V virtio_console,@pty:
     #[arg(long)]
     pub earlyprintk: bool,
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use minos_abi::types::{VM_FLAG_64BIT, VM_FLAG_GICV2, VM_FLAG_GICV3};
+use minos_abi::types::{VM_FLAG_64BIT, VM_FLAG_EARLYPRINTK, VM_FLAG_GICV2, VM_FLAG_GICV3};
 use minos_abi::MAX_VCPUS;
 
 use crate::cli::CreateArgs;
@@ -42,6 +42,10 @@ pub enum ConfigError {
     TooManyDevices,
     #[error("-t: unknown OS type `{0}` (linux or other)")]
     OsType(String),
+    #[error(
+        "--earlyprintk: the guest's early output is shown on its virtio console's pty: add -V virtio_console,@pty:"
+    )]
+    EarlyprintkWithoutConsole,
 }
 
 /// Where the guest's kernel, DTB and ramdisk come from.
@@ -134,6 +138,9 @@ impl VmConfig {
         if virtio.len() > minos_abi::MAX_DEVICES as usize {
             return Err(ConfigError::TooManyDevices);
         }
+        if a.earlyprintk && !virtio.contains(&VirtioSpec::ConsolePty) {
+            return Err(ConfigError::EarlyprintkWithoutConsole);
+        }
         let name = a.name.clone().unwrap_or_else(|| "unknown".into());
         if name.len() >= minos_abi::VM_NAME_LEN {
             return Err(ConfigError::NameTooLong(name));
@@ -161,11 +168,16 @@ impl VmConfig {
 
     /// `VM_FLAG_*` for the hypervisor.
     pub fn flags(&self) -> u32 {
-        VM_FLAG_64BIT
-            | match self.gic {
-                Gic::V2 => VM_FLAG_GICV2,
-                Gic::V3 => VM_FLAG_GICV3,
-            }
+        let gic = match self.gic {
+            Gic::V2 => VM_FLAG_GICV2,
+            Gic::V3 => VM_FLAG_GICV3,
+        };
+        let early = if self.earlyprintk {
+            VM_FLAG_EARLYPRINTK
+        } else {
+            0
+        };
+        VM_FLAG_64BIT | gic | early
     }
 }
 
@@ -214,7 +226,10 @@ mod tests {
         assert_eq!(c.images, Images::BootImg("boot.img".into()));
         assert_eq!(c.name, "elinux");
         assert_eq!(c.gic, Gic::V2);
-        assert_eq!(c.flags(), VM_FLAG_64BIT | VM_FLAG_GICV2);
+        assert_eq!(
+            c.flags(),
+            VM_FLAG_64BIT | VM_FLAG_GICV2 | VM_FLAG_EARLYPRINTK
+        );
         assert!(c.verbose && c.daemon && c.no_ramdisk && c.earlyprintk);
         assert_eq!(c.virtio.len(), 2);
         assert_eq!(c.cmdline.as_deref(), Some("console=hvc0 loglevel=8"));
@@ -225,6 +240,32 @@ mod tests {
         let c = parse(&["-i", "b.img"]).unwrap();
         assert_eq!((c.vcpus, c.mem_size, c.gic), (1, 32 << 20, Gic::V3));
         assert_eq!(c.name, "unknown");
+        assert_eq!(c.flags(), VM_FLAG_64BIT | VM_FLAG_GICV3, "no early console");
+    }
+
+    #[test]
+    fn earlyprintk_needs_a_console_pty() {
+        let e = parse(&["-i", "b", "--earlyprintk"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "--earlyprintk: the guest's early output is shown on its virtio console's pty: add -V virtio_console,@pty:"
+        );
+        let e = parse(&["-i", "b", "--earlyprintk", "-V", "virtio_blk,d"]).unwrap_err();
+        assert!(matches!(e, ConfigError::EarlyprintkWithoutConsole));
+        let c = parse(&[
+            "-i",
+            "b",
+            "-V",
+            "virtio_blk,d",
+            "-V",
+            "virtio_console,@pty:",
+            "--earlyprintk",
+        ])
+        .unwrap();
+        assert!(c.earlyprintk);
+        assert_ne!(c.flags() & VM_FLAG_EARLYPRINTK, 0);
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! user types on the pty to the guest, queue 1 (transmitq) the guest's output to the pty.
 //! No features are offered, so the config space is never read for real: it reads as 0.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use minos_abi::types::{IrqLevel, IrqLine, RequestKind, VirtioAck, VirtioRequest};
 
 use crate::driver::Driver;
-use crate::pty::Pty;
+use crate::early::EarlyConsole;
+use crate::log::warn;
+use crate::pty::{self, Pty};
 use crate::virtqueue::{fill, gather, GuestMem, Queue};
 
 /// Virtio device status bit: the driver is ready (its queues are set up).
@@ -23,6 +25,7 @@ pub struct Console {
     queues: [Option<Queue>; 2],
     /// Typed bytes waiting for a receive buffer.
     pending: Vec<u8>,
+    early: Option<EarlyConsole>,
 }
 
 impl Console {
@@ -34,6 +37,7 @@ impl Console {
             pty,
             queues: [None, None],
             pending: Vec::new(),
+            early: None,
         }
     }
 
@@ -77,19 +81,36 @@ impl Console {
         Ok(())
     }
 
+    /// This console also shows the guest's early console (`--earlyprintk`).
+    pub fn with_early(mut self, early: EarlyConsole) -> Console {
+        self.early = Some(early);
+        self
+    }
+
+    /// Writes what the guest printed on its early console since the last call to the pty.
+    /// A failure is reported once and ends it (the virtio console goes on).
+    pub fn drain_early(&mut self, dev: &dyn Driver) {
+        let Some(e) = self.early.as_mut() else { return };
+        if let Err(err) = e.drain(dev, &mut self.pty.master) {
+            warn(&format!(
+                "vm-{}: early console: {err}; its output is not read any more",
+                self.vmid
+            ));
+            self.early = None;
+        }
+    }
+
     /// The guest notified a queue: send its output to the pty, hand pending input over.
     pub fn notify(&mut self, dev: &dyn Driver, mem: &mut GuestMem) -> anyhow::Result<()> {
+        // The early console's last lines were printed before anything reached this queue:
+        // they go to the pty first, so it shows both in the order the guest printed them.
+        self.drain_early(dev);
         let mut used = false;
         if let Some(tx) = self.queues[TRANSMITQ].as_mut() {
             while let Some(chain) = tx.pop(mem)? {
                 let data = gather(mem, &chain)?;
                 // Nobody attached to the pty: the output is dropped, as on a serial line.
-                match self.pty.master.write_all(&data) {
-                    Ok(()) => {}
-                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::EIO) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                pty::write_or_drop(&mut self.pty.master, &data)?;
                 tx.push(mem, chain.head, 0)?;
                 used = true;
             }
@@ -140,6 +161,7 @@ mod tests {
     use crate::driver::fake::Fake;
     use crate::virtqueue::tests::{Guest, AVAIL, BASE, DESC, USED};
     use minos_abi::types::VirtioQueue;
+    use std::io::Write;
 
     const RX_DESC: u64 = BASE + 0x400;
     const RX_AVAIL: u64 = BASE + 0x500;

@@ -7,8 +7,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use minos_abi::types::{
-    IoEventFd, IrqLine, MapInfo, MemInfo, VirtioAck, VirtioDevice, VirtioQueue, VirtioRequest,
-    VmCreate, VmInfo,
+    ConsoleRead, IoEventFd, IrqLine, MapInfo, MemInfo, VirtioAck, VirtioDevice, VirtioQueue,
+    VirtioRequest, VmCreate, VmInfo,
 };
 use minos_abi::{ioctl, split_version, ABI_VERSION};
 
@@ -182,6 +182,31 @@ impl Minos {
     pub fn virtio_ack(&self, ack: &VirtioAck) -> Result<(), DevError> {
         let mut a = *ack;
         self.ioctl("answering a virtio request", ioctl::VIRTIO_ACK, &mut a)
+    }
+
+    /// What the VM wrote to its early console from `cursor` on, into `buf` (at most 4 KiB
+    /// per call): `count`, the next `cursor` and the bytes `lost` before it.
+    pub fn console_read(
+        &self,
+        vmid: u32,
+        cursor: u64,
+        buf: &mut [u8],
+    ) -> Result<ConsoleRead, DevError> {
+        let mut r = ConsoleRead {
+            vmid,
+            count: u32::try_from(buf.len()).unwrap_or(u32::MAX),
+            cursor,
+            lost: 0,
+            buf: buf.as_mut_ptr() as u64,
+        };
+        self.ioctl(
+            "reading the guest's early console",
+            ioctl::CONSOLE_READ,
+            &mut r,
+        )?;
+        // The driver never reports more than it was given room for; do not trust it blindly.
+        r.count = r.count.min(u32::try_from(buf.len()).unwrap_or(u32::MAX));
+        Ok(r)
     }
 
     /// The pending blocking requests of our VMs (none: empty), without waiting.

@@ -4,7 +4,8 @@
 use std::os::fd::RawFd;
 
 use minos_abi::types::{
-    IrqLine, MemInfo, VirtioAck, VirtioDevice, VirtioQueue, VirtioRequest, VmCreate, VmInfo,
+    ConsoleRead, IrqLine, MemInfo, VirtioAck, VirtioDevice, VirtioQueue, VirtioRequest, VmCreate,
+    VmInfo,
 };
 
 use crate::dev::{DevError, Minos};
@@ -31,6 +32,10 @@ pub trait Driver {
     fn read_requests(&self) -> Result<Vec<VirtioRequest>, DevError>;
     /// The descriptor that polls readable while requests are pending.
     fn request_fd(&self) -> Option<RawFd>;
+    /// The VM's early-console output from `cursor` on, copied into `buf` (`count` bytes; the
+    /// next `cursor`; bytes `lost` to the hypervisor's ring before they could be read).
+    fn console_read(&self, vmid: u32, cursor: u64, buf: &mut [u8])
+        -> Result<ConsoleRead, DevError>;
 }
 
 impl Driver for Minos {
@@ -86,6 +91,14 @@ impl Driver for Minos {
     fn request_fd(&self) -> Option<RawFd> {
         Some(self.raw_fd())
     }
+    fn console_read(
+        &self,
+        vmid: u32,
+        cursor: u64,
+        buf: &mut [u8],
+    ) -> Result<ConsoleRead, DevError> {
+        Minos::console_read(self, vmid, cursor, buf)
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +126,12 @@ pub(crate) mod fake {
         pub queues: RefCell<Vec<VirtioQueue>>,
         pub irqs: RefCell<Vec<IrqLine>>,
         pub acks: RefCell<Vec<VirtioAck>>,
+        /// Everything the guest wrote to its early console, of which the hypervisor keeps
+        /// the last `early_kept` bytes (0: all).
+        pub early: RefCell<Vec<u8>>,
+        pub early_kept: usize,
+        /// Bytes the hypervisor hands out per `console_read` at most (0: as many as fit).
+        pub early_chunk: usize,
     }
 
     fn enoent() -> DevError {
@@ -224,6 +243,41 @@ pub(crate) mod fake {
         }
         fn request_fd(&self) -> Option<RawFd> {
             None
+        }
+        fn console_read(
+            &self,
+            vmid: u32,
+            cursor: u64,
+            buf: &mut [u8],
+        ) -> Result<ConsoleRead, DevError> {
+            self.calls
+                .borrow_mut()
+                .push(format!("console_read {cursor}"));
+            let out = self.early.borrow();
+            let written = out.len() as u64;
+            if cursor > written {
+                return Err(DevError::Ioctl {
+                    what: "fake console_read",
+                    err: io::Error::from_raw_os_error(libc::EINVAL),
+                });
+            }
+            let oldest = match self.early_kept {
+                0 => 0,
+                k => written.saturating_sub(k as u64),
+            };
+            let start = cursor.max(oldest);
+            let mut n = buf.len().min((written - start) as usize);
+            if self.early_chunk > 0 {
+                n = n.min(self.early_chunk);
+            }
+            buf[..n].copy_from_slice(&out[start as usize..start as usize + n]);
+            Ok(ConsoleRead {
+                vmid,
+                count: n as u32,
+                cursor: start + n as u64,
+                lost: start - cursor,
+                buf: 0,
+            })
         }
     }
 }

@@ -8,6 +8,7 @@ mod config;
 mod console;
 mod dev;
 mod driver;
+mod early;
 mod guest_dtb;
 mod image;
 mod layout;

@@ -2,6 +2,7 @@
 //! the checked guest memory layout. Pure, so it is tested on the host.
 
 use crate::config::VmConfig;
+use crate::early;
 use crate::guest_dtb::{self, DtbParams};
 use crate::image::GuestImages;
 use crate::layout::{self, Piece};
@@ -17,6 +18,8 @@ pub struct Prepared {
     pub gic: crate::guest_dtb::GicPlacement,
     /// (spec, register window, INTID) per -V device.
     pub virtio: Vec<(VirtioSpec, u64, u32)>,
+    /// The guest writes its early output to the hypervisor's PL011 (`--earlyprintk`).
+    pub early: bool,
 }
 
 impl Prepared {
@@ -53,7 +56,10 @@ pub fn prepare(cfg: &VmConfig, g: &GuestImages) -> anyhow::Result<Prepared> {
             (s.clone(), addr, intid)
         })
         .collect();
-    let bootargs = guest_dtb::bootargs(&g.cmdline, cfg.cmdline.as_deref());
+    let mut bootargs = guest_dtb::bootargs(&g.cmdline, cfg.cmdline.as_deref());
+    if cfg.earlyprintk {
+        bootargs = early::with_earlycon(&bootargs);
+    }
     let params = DtbParams {
         vcpus: cfg.vcpus,
         mem_base: g.mem_base,
@@ -73,6 +79,7 @@ pub fn prepare(cfg: &VmConfig, g: &GuestImages) -> anyhow::Result<Prepared> {
         gic,
         bootargs,
         virtio,
+        early: cfg.earlyprintk,
     };
     let mut mmio: Vec<_> = prepared
         .virtio
@@ -83,6 +90,12 @@ pub fn prepare(cfg: &VmConfig, g: &GuestImages) -> anyhow::Result<Prepared> {
         minos_abi::guest::POWER_GPIO_BASE,
         minos_abi::guest::POWER_GPIO_SIZE,
     ));
+    if prepared.early {
+        mmio.push((
+            minos_abi::guest::EARLY_UART_BASE,
+            minos_abi::guest::EARLY_UART_SIZE,
+        ));
+    }
     layout::check(g.mem_base, cfg.mem_size, &prepared.pieces(g), &mmio)?;
     if !(g.mem_base..g.mem_base + cfg.mem_size).contains(&g.entry) {
         anyhow::bail!("the entry point {:#x} is outside the VM's RAM", g.entry);
@@ -139,6 +152,35 @@ mod tests {
         assert_eq!(&ram[0x300_0000..0x300_0007], b"RAMDISK");
         let dtb_at = 0x3e0_0000;
         assert_eq!(&ram[dtb_at..dtb_at + p.dtb.len()], &p.dtb[..]);
+    }
+
+    #[test]
+    fn earlyprintk_puts_earlycon_in_the_guests_bootargs() {
+        let (cfg, g, _d) = setup(
+            &[
+                "-m",
+                "84M",
+                "-C",
+                "loglevel=8",
+                "-V",
+                "virtio_console,@pty:",
+                "--earlyprintk",
+            ],
+            b"",
+        );
+        let p = prepare(&cfg, &g).unwrap();
+        let want = "console=hvc0 loglevel=8 earlycon=pl011,mmio32,0x40101000";
+        assert_eq!(p.bootargs, want);
+        assert!(p.early);
+        let dtb = dts::Tree::from_dtb(&p.dtb).unwrap();
+        assert_eq!(
+            dtb.node("/chosen").unwrap().prop_str("bootargs"),
+            Some(want),
+            "the DTB the guest boots with says it"
+        );
+        let (cfg, g, _d) = setup(&["-m", "84M", "-V", "virtio_console,@pty:"], b"");
+        let p = prepare(&cfg, &g).unwrap();
+        assert!(!p.bootargs.contains("earlycon") && !p.early);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::ffi::CStr;
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::FromRawFd;
 
 /// The master side of a new pty and the path of its slave (`/dev/pts/N`).
@@ -13,6 +13,17 @@ pub struct Pty {
     /// mvm's own handle on the slave: with it the master never reads "hung up" (EIO in a
     /// busy loop) before a user attaches, and the line stays raw for them.
     _slave: File,
+}
+
+/// Writes `data` to a pty master (or any writer) as a serial line would: when nobody reads
+/// the slave and its buffer is full, or no slave is open, the bytes are dropped.
+pub fn write_or_drop(w: &mut dyn Write, data: &[u8]) -> io::Result<()> {
+    match w.write_all(data) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EIO) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Opens a new pty whose slave a user attaches to (`minicom /dev/pts/N`, `screen`, ...).
@@ -66,7 +77,7 @@ pub fn open() -> io::Result<Pty> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Read;
 
     #[test]
     fn bytes_written_on_the_slave_reach_the_master() {

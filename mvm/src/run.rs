@@ -14,6 +14,7 @@ use crate::config::{Gic, VmConfig};
 use crate::console::Console;
 use crate::dev::Minos;
 use crate::driver::Driver;
+use crate::early::EarlyConsole;
 use crate::image::{self, describe_header, GuestImages};
 use crate::layout;
 use crate::log::{debug, info};
@@ -182,6 +183,8 @@ fn load(dev: &dyn Driver, vmid: u32, p: &Prepared, g: &GuestImages) -> anyhow::R
 
 fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Backends> {
     let mut backends = Backends::new(dev.request_fd())?;
+    // The first console is the guest's hvc0: its pty shows the early output too.
+    let mut early = p.early.then(|| EarlyConsole::new(vmid));
     for (spec, base, intid) in &p.virtio {
         let index = dev.virtio_add(&VirtioDevice {
             vmid,
@@ -202,10 +205,12 @@ fn add_devices(dev: &dyn Driver, vmid: u32, p: &Prepared) -> anyhow::Result<Back
                 info("***********************************************");
                 info(&format!("virt-console backend redirected to {}", pty.path));
                 info("***********************************************");
-                backends.add(
-                    dev,
-                    Backend::Console(Console::new(vmid, index, *intid, pty)),
-                )?;
+                let mut con = Console::new(vmid, index, *intid, pty);
+                if let Some(e) = early.take() {
+                    info("early console (--earlyprintk) shown on this pty too");
+                    con = con.with_early(e);
+                }
+                backends.add(dev, Backend::Console(con))?;
             }
             VirtioSpec::Block(path) => {
                 let blk = Block::open(vmid, index, *intid, Path::new(path))?;
@@ -256,10 +261,14 @@ fn supervise(
                 return Ok(());
             }
             Some(i) if VmState::from_u32(i.state) == Some(VmState::Off) => {
+                // Its last early output (a panic, say) still reaches the pty.
+                backends.drain_early(dev);
                 info(&format!("vm-{vmid} powered off"));
                 return Ok(());
             }
-            Some(_) => {}
+            // One call per round, cheap when nothing is new: the guest's earlycon lasts
+            // until its own console starts, and again after each restart.
+            Some(_) => backends.drain_early(dev),
         }
     }
 }
@@ -273,6 +282,8 @@ mod tests {
     use crate::image::tests::boot_img;
     use clap::Parser;
     use minos_abi::types::{name_str, VM_FLAG_64BIT, VM_FLAG_GICV3};
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
 
     fn setup(args: &[&str]) -> (VmConfig, GuestImages, Prepared, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -373,5 +384,67 @@ mod tests {
             "{e}"
         );
         assert_eq!(*fake.calls.borrow(), ["create", "destroy 1"]);
+    }
+
+    #[test]
+    fn earlyprintk_output_reaches_the_first_consoles_pty() {
+        let (cfg, g, p, _d) = setup(&[
+            "-m",
+            "84M",
+            "-V",
+            "virtio_console,@pty:",
+            "-V",
+            "virtio_console,@pty:",
+            "--earlyprintk",
+        ]);
+        let fake = Fake {
+            free: 1 << 30,
+            ..Fake::default()
+        };
+        let (vmid, mut backends) = create_and_start(&fake, &cfg, &g, &p).unwrap();
+        let flags = fake.vms.borrow()[0].0.flags;
+        assert_ne!(flags & minos_abi::types::VM_FLAG_EARLYPRINTK, 0);
+        let open = |path: &str| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+                .unwrap()
+        };
+        let paths: Vec<String> = backends
+            .consoles()
+            .iter()
+            .map(|c| c.pty.path.clone())
+            .collect();
+        let (mut first, mut second) = (open(&paths[0]), open(&paths[1]));
+        fake.early
+            .borrow_mut()
+            .extend_from_slice(b"Booting Linux on physical CPU 0x0\r\n");
+        backends.drain_early(&fake);
+        assert!(fake.calls.borrow().contains(&"console_read 0".to_string()));
+        let mut buf = [0u8; 128];
+        let n = read_within(&mut first, &mut buf);
+        assert_eq!(&buf[..n], b"Booting Linux on physical CPU 0x0\r\n");
+        assert!(
+            second.read(&mut buf).is_err(),
+            "the second console shows nothing (WouldBlock)"
+        );
+        // Drained once: the next round asks from where the last one stopped.
+        backends.drain_early(&fake);
+        assert!(fake.calls.borrow().contains(&"console_read 35".to_string()));
+        assert_eq!(vmid, 1);
+    }
+
+    /// Reads what the pty has, waiting up to 5 s for the line discipline to pass it on.
+    fn read_within(f: &mut std::fs::File, buf: &mut [u8]) -> usize {
+        let mut poll = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(f),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        assert_eq!(unsafe { libc::poll(&mut poll, 1, 5000) }, 1);
+        f.read(buf).unwrap()
     }
 }

@@ -33,6 +33,10 @@
 //!   `VIRTIO_FETCH` drained them all; the platform sets/clears a level virtual SPI in VM0's
 //!   vGIC (the `interrupts` of VM0's `minos,hypervisor` node). The driver's threaded handler
 //!   calls `VIRTIO_FETCH` until it returns 0.
+//! - **Early console**: a VM created with `VM_FLAG_EARLYPRINTK` gets a PL011 at
+//!   `EARLY_UART_BASE` from [`Platform::vcpus_create`]; the trap path serves it like a static
+//!   guest's console, but its output only goes to the VM's log ring, which `VM_CONSOLE_READ`
+//!   reads through [`Platform::console_read`] for mvm's pty.
 //! - **Used buffers**: mvm's `VM_IRQ` (`IRQ_EDGE` on a device's INTID) sets that device's
 //!   `InterruptStatus` and calls [`Platform::inject_irq`].
 //! - **Guest power-off**: when a guest VM calls PSCI `SYSTEM_OFF`, the trap path stops its
@@ -81,10 +85,13 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use minos_abi::call::{check_buffer, check_virtio_device, check_vm_create, gic_sizes, Call};
-use minos_abi::guest::{POWER_GPIO_BASE, POWER_GPIO_INTID, POWER_GPIO_PIN, POWER_GPIO_SIZE};
+use minos_abi::guest::{
+    EARLY_UART_BASE, EARLY_UART_SIZE, POWER_GPIO_BASE, POWER_GPIO_INTID, POWER_GPIO_PIN,
+    POWER_GPIO_SIZE,
+};
 use minos_abi::types::{
     IrqLevel, RequestKind, VirtioDevice, VirtioRequest, VmCreate, VmInfo, VmState, VM_FLAG_64BIT,
-    VM_FLAG_GICV3,
+    VM_FLAG_EARLYPRINTK, VM_FLAG_GICV3,
 };
 use minos_abi::{hvc, HvcError, ABI_VERSION, MAX_DEVICES, MAX_VCPUS, MAX_VMS, MEM_ALIGN};
 use pl061::Pl061;
@@ -104,6 +111,9 @@ const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 const TRNG_VERSION: u32 = 0x8400_0050;
 /// PSCI `PSCI_FEATURES` (SMC32).
 const PSCI_FEATURES: u32 = 0x8400_000a;
+
+/// The early UART's window (`VM_FLAG_EARLYPRINTK`).
+const EARLY_UART: Range<u64> = EARLY_UART_BASE..EARLY_UART_BASE + EARLY_UART_SIZE;
 
 /// What the trap path does after a guest's access to one of its emulated windows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,8 +185,12 @@ impl Guest {
         self.window..self.window + self.params.mem_size
     }
 
-    /// Guest IPA ranges already taken: RAM, the GIC regions, the power-button PL061 and every
-    /// virtio window.
+    fn early_uart(&self) -> bool {
+        self.params.flags & VM_FLAG_EARLYPRINTK != 0
+    }
+
+    /// Guest IPA ranges already taken: RAM, the GIC regions, the power-button PL061, the
+    /// early UART if it has one and every virtio window.
     fn taken(&self) -> Vec<Range<u64>> {
         let (dist, cpu) = gic_sizes(&self.params);
         let mut v = alloc::vec![
@@ -185,6 +199,9 @@ impl Guest {
             self.params.gic_cpu..self.params.gic_cpu + cpu,
             POWER_GPIO_BASE..POWER_GPIO_BASE + POWER_GPIO_SIZE,
         ];
+        if self.early_uart() {
+            v.push(EARLY_UART);
+        }
         v.extend(self.devices.iter().map(|d| d.base..d.base + WINDOW));
         v
     }
@@ -398,6 +415,12 @@ impl<P: Platform> Vmm<P> {
                     q.device,
                 ]
             }
+            Call::ConsoleRead {
+                vmid,
+                buf,
+                capacity,
+                cursor,
+            } => self.console_read(vmid, buf, capacity, cursor)?,
         })
     }
 
@@ -420,7 +443,11 @@ impl<P: Platform> Vmm<P> {
         let fits = [ram.end, p.gic_dist + dist, p.gic_cpu + cpu]
             .iter()
             .all(|&end| end <= top);
-        if !fits || overlaps(&ram, &(POWER_GPIO_BASE..POWER_GPIO_BASE + POWER_GPIO_SIZE)) {
+        let early = p.flags & VM_FLAG_EARLYPRINTK != 0;
+        if !fits
+            || overlaps(&ram, &(POWER_GPIO_BASE..POWER_GPIO_BASE + POWER_GPIO_SIZE))
+            || (early && overlaps(&ram, &EARLY_UART))
+        {
             return Err(HvcError::InvalidParameter);
         }
         let vmid = (1..=MAX_VMS)
@@ -474,7 +501,9 @@ impl<P: Platform> Vmm<P> {
             pl.stage2_destroy(vmid);
             return Err(e);
         }
-        if let Err(e) = pl.vcpus_create(vmid, p.nr_vcpus, p.flags & VM_FLAG_64BIT != 0) {
+        let aarch64 = p.flags & VM_FLAG_64BIT != 0;
+        let early_uart = p.flags & VM_FLAG_EARLYPRINTK != 0;
+        if let Err(e) = pl.vcpus_create(vmid, p.nr_vcpus, aarch64, early_uart) {
             pl.vgic_destroy(vmid);
             pl.vm0_unmap(window, p.mem_size);
             pl.stage2_destroy(vmid);
@@ -688,6 +717,28 @@ impl<P: Platform> Vmm<P> {
         }
         self.update_notify();
         Ok(())
+    }
+
+    /// `VM_CONSOLE_READ`: up to `capacity` bytes of the VM's early console from `cursor`,
+    /// written at VM0 IPA `buf` (what does not fit in `buf`'s page waits for the next call).
+    fn console_read(
+        &mut self,
+        vmid: u32,
+        buf: u64,
+        capacity: u64,
+        cursor: u64,
+    ) -> Result<[u64; 4], HvcError> {
+        if !self.guest(vmid)?.early_uart() {
+            return Err(HvcError::BadState);
+        }
+        let cap = capacity.min(4096 - buf % 4096);
+        check_buffer(buf, cap)?;
+        let mut out = alloc::vec![0u8; cap as usize];
+        let r = self.platform.console_read(vmid, cursor, &mut out)?;
+        if r.count > 0 {
+            self.platform.vm0_write(buf, &out[..r.count])?;
+        }
+        Ok([r.count as u64, r.cursor, r.lost, 0])
     }
 
     fn vm_irq(&mut self, vmid: u32, intid: u32, level: IrqLevel) -> Result<(), HvcError> {

@@ -9,6 +9,8 @@ use core::ops::Range;
 use minos_abi::types::IrqLevel;
 use minos_abi::HvcError;
 
+use crate::vuart::ring::RingRead;
+
 /// Which virtual GIC a new VM gets and where its guest sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GicSpec {
@@ -46,8 +48,17 @@ pub trait Platform {
 
     fn vgic_create(&mut self, vmid: u32, gic: GicSpec) -> Result<(), HvcError>;
     fn vgic_destroy(&mut self, vmid: u32);
-    /// `count` vCPUs, powered off, registered with the scheduler.
-    fn vcpus_create(&mut self, vmid: u32, count: u32, aarch64: bool) -> Result<(), HvcError>;
+    /// `count` vCPUs, powered off, registered with the scheduler. With `early_uart` the VM
+    /// also gets a PL011 at [`EARLY_UART_BASE`](minos_abi::guest::EARLY_UART_BASE) whose
+    /// output is only kept in its log ring (VM0 owns the console: nothing is echoed there),
+    /// read back by [`Self::console_read`].
+    fn vcpus_create(
+        &mut self,
+        vmid: u32,
+        count: u32,
+        aarch64: bool,
+        early_uart: bool,
+    ) -> Result<(), HvcError>;
     /// Removes the (stopped) vCPUs from the scheduler and frees them.
     fn vcpus_destroy(&mut self, vmid: u32);
 
@@ -77,6 +88,16 @@ pub trait Platform {
     /// `minos_abi::call::check_buffer`; the walk must refuse what is not VM0's RAM).
     fn vm0_read(&mut self, ipa: u64, buf: &mut [u8]) -> Result<(), HvcError>;
     fn vm0_write(&mut self, ipa: u64, buf: &[u8]) -> Result<(), HvcError>;
+
+    /// Copies what VM `vmid` wrote to its early UART, from position `cursor` of its output,
+    /// into `out` (see [`LogRing::read_from`](crate::vuart::ring::LogRing::read_from)).
+    /// `InvalidParameter` for a cursor past its output, `BadState` if it has no early UART.
+    fn console_read(
+        &mut self,
+        vmid: u32,
+        cursor: u64,
+        out: &mut [u8],
+    ) -> Result<RingRead, HvcError>;
 }
 
 /// Fixed facts the VM manager checks against.

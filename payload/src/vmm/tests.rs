@@ -1,5 +1,6 @@
 use super::*;
 use crate::virtio_mmio::reg;
+use crate::vuart::ring::{LogRing, RingRead};
 use minos_abi::types::{set_name, VM_FLAG_GICV2};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,6 +36,8 @@ struct Fake {
     reruns: Vec<(u32, u32)>,
     notify: bool,
     ram: Vec<u8>,
+    /// Each early UART's log (small, so tests can overrun it).
+    early: BTreeMap<u32, LogRing<64>>,
 }
 
 impl Fake {
@@ -54,6 +57,7 @@ impl Fake {
             reruns: Vec::new(),
             notify: false,
             ram: vec![0; VM0_RAM_SIZE as usize],
+            early: BTreeMap::new(),
         }
     }
 
@@ -114,14 +118,24 @@ impl Platform for Fake {
     fn vgic_destroy(&mut self, vmid: u32) {
         assert!(self.vgic.remove(&vmid).is_some());
     }
-    fn vcpus_create(&mut self, vmid: u32, count: u32, _aarch64: bool) -> Result<(), HvcError> {
+    fn vcpus_create(
+        &mut self,
+        vmid: u32,
+        count: u32,
+        _aarch64: bool,
+        early_uart: bool,
+    ) -> Result<(), HvcError> {
         self.step(Fail::Vcpus)?;
         self.vcpus.insert(vmid, count);
+        if early_uart {
+            self.early.insert(vmid, LogRing::new());
+        }
         Ok(())
     }
     fn vcpus_destroy(&mut self, vmid: u32) {
         assert!(!self.running.contains(&vmid), "vCPUs freed while running");
         assert!(self.vcpus.remove(&vmid).is_some());
+        self.early.remove(&vmid);
     }
     fn vm_start(&mut self, vmid: u32, _entry: u64, _setup: u64) -> Result<(), HvcError> {
         self.running.insert(vmid);
@@ -152,6 +166,16 @@ impl Platform for Fake {
         let r = self.ram_range(ipa, buf.len())?;
         self.ram[r].copy_from_slice(buf);
         Ok(())
+    }
+    fn console_read(
+        &mut self,
+        vmid: u32,
+        cursor: u64,
+        out: &mut [u8],
+    ) -> Result<RingRead, HvcError> {
+        let ring = self.early.get(&vmid).ok_or(HvcError::BadState)?;
+        ring.read_from(cursor, out)
+            .ok_or(HvcError::InvalidParameter)
     }
 }
 
@@ -1129,6 +1153,107 @@ fn random_calls_and_accesses_never_panic_or_leak() {
     assert!(v.vmids().count() > 0, "the run created VMs");
     v.release_owner(0);
     assert_eq!(v.platform().pool_free(), total);
+}
+
+fn console_read(v: &mut Vmm<Fake>, vmid: u32, buf: u64, cap: u64, cursor: u64) -> [u64; 4] {
+    call(v, hvc::VM_CONSOLE_READ, [u64::from(vmid), buf, cap, cursor])
+}
+
+fn vm0_bytes(v: &mut Vmm<Fake>, ipa: u64, n: u64) -> Vec<u8> {
+    let mut b = vec![0u8; n as usize];
+    v.platform_mut().vm0_read(ipa, &mut b).unwrap();
+    b
+}
+
+#[test]
+fn early_console_is_read_from_a_cursor_into_vm0() {
+    let mut v = vmm();
+    let plain = ok(create(&mut v, &params(4))) as u32;
+    let mut c = params(4);
+    c.flags |= VM_FLAG_EARLYPRINTK;
+    c.mem_base = 0x9000_0000;
+    c.entry = 0x9008_0000;
+    c.setup_data = 0x9010_0000;
+    let id = ok(create(&mut v, &c)) as u32;
+    assert!(
+        !v.platform().early.contains_key(&plain),
+        "no UART unless asked"
+    );
+    assert_eq!(
+        fails(console_read(&mut v, plain, BUF, 64, 0)),
+        HvcError::BadState
+    );
+    assert_eq!(
+        fails(console_read(&mut v, 9, BUF, 64, 0)),
+        HvcError::NoSuchVm
+    );
+
+    // Nothing written yet: an empty read.
+    assert_eq!(console_read(&mut v, id, BUF, 64, 0), [0, 0, 0, 0]);
+    v.platform_mut()
+        .early
+        .get_mut(&id)
+        .unwrap()
+        .extend(b"Booting Linux\n");
+    // A small buffer takes the start; the next call goes on from its cursor.
+    assert_eq!(console_read(&mut v, id, BUF, 8, 0), [8, 8, 0, 0]);
+    assert_eq!(vm0_bytes(&mut v, BUF, 8), b"Booting ");
+    assert_eq!(console_read(&mut v, id, BUF, 64, 8), [6, 14, 0, 0]);
+    assert_eq!(vm0_bytes(&mut v, BUF, 6), b"Linux\n");
+    assert_eq!(
+        fails(console_read(&mut v, id, BUF, 64, 15)),
+        HvcError::InvalidParameter,
+        "a cursor past the output"
+    );
+
+    // 100 more bytes overrun the 64-byte ring: a reader at 14 lost 36 (14..50) and gets the last 64.
+    let more: Vec<u8> = (0..100u8).collect();
+    v.platform_mut().early.get_mut(&id).unwrap().extend(&more);
+    assert_eq!(console_read(&mut v, id, BUF, 4096, 14), [64, 114, 36, 0]);
+    assert_eq!(vm0_bytes(&mut v, BUF, 64), &more[36..]);
+
+    // The buffer never crosses its page: the rest waits for the next call.
+    let near_end = BUF + 4096 - 16;
+    assert_eq!(console_read(&mut v, id, near_end, 4096, 50), [16, 66, 0, 0]);
+    assert_eq!(vm0_bytes(&mut v, near_end, 16), &more[36..52]);
+    // Outside VM0's RAM or misaligned: refused, nothing read.
+    assert_eq!(
+        fails(console_read(&mut v, id, 0x10, 64, 0)),
+        HvcError::BadAddress
+    );
+    assert_eq!(
+        fails(console_read(&mut v, id, BUF + 4, 64, 0)),
+        HvcError::BadAddress
+    );
+    // Only VM0 reads a guest's console.
+    let x = [u64::from(hvc::VM_CONSOLE_READ), u64::from(id), BUF, 64, 0];
+    assert_eq!(fails(v.hvc(id, x).unwrap()), HvcError::Denied);
+
+    ok(call(&mut v, hvc::VM_DESTROY, [u64::from(id), 0, 0, 0]));
+    assert!(v.platform().early.is_empty(), "the UART goes with its VM");
+}
+
+#[test]
+fn the_early_uart_window_is_the_vms_own() {
+    let mut v = vmm();
+    let mut c = params(4);
+    c.flags |= VM_FLAG_EARLYPRINTK;
+    let id = ok(create(&mut v, &c)) as u32;
+    // A virtio window at or inside the UART is refused; one elsewhere is fine.
+    let mut d = device(id, 0);
+    d.base = EARLY_UART_BASE;
+    assert_eq!(fails(add(&mut v, &d)), HvcError::InvalidParameter);
+    d.base = EARLY_UART_BASE + EARLY_UART_SIZE - 0x200;
+    assert_eq!(fails(add(&mut v, &d)), HvcError::InvalidParameter);
+    d.base = 0x4000_0000;
+    ok(add(&mut v, &d));
+    // RAM over the UART's 2 MiB block is refused (it also holds the power button).
+    let mut c = params(2);
+    c.flags |= VM_FLAG_EARLYPRINTK;
+    c.mem_base = 0x4000_0000;
+    c.entry = 0x4000_0000;
+    c.setup_data = 0x4000_0000;
+    assert_eq!(fails(create(&mut v, &c)), HvcError::InvalidParameter);
 }
 
 #[test]

@@ -1,6 +1,17 @@
 //! A per-VM log: the last `N` bytes a VM wrote to its virtual UART, kept whether or not the
 //! console shows that VM, so its output can be replayed when the console switches to it.
 
+/// What [`LogRing::read_from`] copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingRead {
+    /// Bytes copied.
+    pub count: usize,
+    /// Where the next read starts.
+    pub cursor: u64,
+    /// Bytes between the asked cursor and the first byte copied that were overwritten.
+    pub lost: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct LogRing<const N: usize> {
     buf: [u8; N],
@@ -60,6 +71,34 @@ impl<const N: usize> LogRing<N> {
         (&self.buf[head..], &self.buf[..head])
     }
 
+    /// Bytes ever written: the cursor just past the newest byte.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Copies bytes from position `cursor` of everything ever written (0 = the first byte)
+    /// into `out`, as many as fit. Bytes after `cursor` that were already overwritten are
+    /// skipped and counted. `None` when `cursor` is past the last byte written.
+    pub fn read_from(&self, cursor: u64, out: &mut [u8]) -> Option<RingRead> {
+        if cursor > self.written {
+            return None;
+        }
+        let oldest = self.written - self.len() as u64;
+        let start = cursor.max(oldest);
+        let (a, b) = self.as_slices();
+        let skip = (start - oldest) as usize;
+        let mut count = 0;
+        for (o, &x) in out.iter_mut().zip(a.iter().chain(b.iter()).skip(skip)) {
+            *o = x;
+            count += 1;
+        }
+        Some(RingRead {
+            count,
+            cursor: start + count as u64,
+            lost: start - cursor,
+        })
+    }
+
     /// Copies the newest bytes into `out` (oldest first), returning how many.
     pub fn tail(&self, out: &mut [u8]) -> usize {
         let (a, b) = self.as_slices();
@@ -102,6 +141,56 @@ mod tests {
         let mut big = [0u8; 20];
         assert_eq!(r.tail(&mut big), 8);
         assert_eq!(&big[..8], b"56789abc");
+    }
+
+    #[test]
+    fn reads_from_a_cursor_and_counts_what_was_overwritten() {
+        let mut r = LogRing::<8>::new();
+        let mut out = [0u8; 4];
+        let none = RingRead {
+            count: 0,
+            cursor: 0,
+            lost: 0,
+        };
+        assert_eq!(r.read_from(0, &mut out), Some(none));
+        r.extend(b"hello");
+        let got = r.read_from(0, &mut out).unwrap();
+        assert_eq!(
+            (got, &out),
+            (
+                RingRead {
+                    count: 4,
+                    cursor: 4,
+                    lost: 0
+                },
+                b"hell"
+            )
+        );
+        let got = r.read_from(got.cursor, &mut out).unwrap();
+        assert_eq!((got.count, got.cursor, out[0]), (1, 5, b'o'));
+        assert_eq!(r.read_from(6, &mut out), None, "past the end");
+        // Wrapped: "56789abc" held, 5 bytes gone; a reader at 3 lost 2 of them.
+        r.extend(b"56789abc");
+        assert_eq!(r.written(), 13);
+        let got = r.read_from(3, &mut out).unwrap();
+        assert_eq!(
+            (got, &out),
+            (
+                RingRead {
+                    count: 4,
+                    cursor: 9,
+                    lost: 2
+                },
+                b"5678"
+            ),
+            "across the wrap point"
+        );
+        let mut big = [0u8; 16];
+        let got = r.read_from(9, &mut big).unwrap();
+        assert_eq!((got.count, got.cursor, got.lost), (4, 13, 0));
+        assert_eq!(&big[..4], b"9abc");
+        let got = r.read_from(13, &mut big).unwrap();
+        assert_eq!((got.count, got.cursor, got.lost), (0, 13, 0), "nothing new");
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! output unprefixed, written at once); without them VM0 drives the UART directly and nothing
 //! here runs for it.
 
+extern crate alloc;
+
+use alloc::boxed::Box;
 use core::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 
 use crate::board::Region;
@@ -40,9 +43,12 @@ pub struct GuestUart {
     pub vmid: u16,
     pub region: Region,
     pub dev: Pl011,
-    pub log: LogRing<LOG_SIZE>,
+    pub log: Box<LogRing<LOG_SIZE>>,
     /// The INTID its interrupt line drives in the VM's vGIC (the board UART's).
     irq: Option<u32>,
+    /// Output only goes to the log: an mvm guest's early console, which VM0 reads back
+    /// (VM0 owns the physical UART then) and which takes no input.
+    log_only: bool,
     level: bool,
     line: [u8; LINE],
     line_len: usize,
@@ -56,20 +62,38 @@ pub struct GuestUart {
 
 const TYPED: usize = 1024;
 
+/// An empty log built in place on the heap: an mvm guest's UART is made in the `VM_CREATE`
+/// trap, and each move of a 16 KiB ring through its 64 KiB stack would take a quarter of it.
+fn new_log() -> Box<LogRing<LOG_SIZE>> {
+    let b = Box::<LogRing<LOG_SIZE>>::new_zeroed();
+    // SAFETY: all-zero bytes are an empty ring (a zeroed buffer, nothing written).
+    unsafe { b.assume_init() }
+}
+
 impl GuestUart {
     pub fn new(vmid: u16, region: Region, irq: Option<u32>) -> Self {
         Self {
             vmid,
             region,
             dev: Pl011::new(),
-            log: LogRing::new(),
+            log: new_log(),
             irq,
+            log_only: false,
             level: false,
             line: [0; LINE],
             line_len: 0,
             typed: [0; TYPED],
             typed_head: 0,
             typed_len: 0,
+        }
+    }
+
+    /// A UART whose output is only kept in its log ring (no interrupt, no input, nothing on
+    /// the console).
+    pub fn log_only(vmid: u16, region: Region) -> Self {
+        Self {
+            log_only: true,
+            ..Self::new(vmid, region, None)
         }
     }
 
@@ -111,6 +135,9 @@ impl GuestUart {
         }
         if let Output::Tx(b) = self.dev.write(off, size, val as u32)? {
             self.log.push(b);
+            if self.log_only {
+                return Ok(0);
+            }
             self.line[self.line_len] = b;
             self.line_len += 1;
             let at_once = self.vmid == 0 || FOCUS.load(Ordering::Relaxed) == self.vmid;
@@ -145,8 +172,12 @@ pub fn is_console_irq(hyp: &Hyp, intid: u32) -> bool {
     OWNED.load(Ordering::Relaxed) && hyp.board.uart_irq == Some(intid)
 }
 
+/// Whether typed input can reach VM `vmid`'s UART (a log-only one takes none: an mvm guest's
+/// input comes through its virtio console).
 fn has_console(vmid: u16) -> bool {
-    pcpu::vm(usize::from(vmid)).is_some_and(|vm| vm.vuart.is_some())
+    pcpu::vm(usize::from(vmid))
+        .and_then(|vm| vm.vuart.as_ref())
+        .is_some_and(|u| !u.lock().log_only)
 }
 
 /// Something for the person at the console (not a VM's output): on a line of its own.

@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use minos_abi::guest::{EARLY_UART_BASE, EARLY_UART_SIZE};
 use minos_abi::types::IrqLevel;
 use minos_abi::{hvc, HvcError, MAX_VMS, MEM_ALIGN};
 
@@ -23,9 +24,11 @@ use crate::virtio_mmio::Access;
 use crate::vm::{VmConfig, VmLayout};
 use crate::vmm::stage2::{self, TablePages};
 use crate::vmm::{self, placement, BlockPool, Config, GicSpec, MmioOutcome, Platform, Vmm};
+use crate::vuart::ring::RingRead;
 use crate::{error, info, warn};
 
 use super::boot::{Hyp, Vm, POOL};
+use super::guest_uart::GuestUart;
 use super::trap::Frame;
 use super::{gic, pcpu, regs};
 
@@ -533,7 +536,13 @@ impl Platform for HypPlatform {
         }
     }
 
-    fn vcpus_create(&mut self, vmid: u32, count: u32, aarch64: bool) -> Result<(), HvcError> {
+    fn vcpus_create(
+        &mut self,
+        vmid: u32,
+        count: u32,
+        aarch64: bool,
+        early_uart: bool,
+    ) -> Result<(), HvcError> {
         if !aarch64 {
             return Err(HvcError::InvalidParameter);
         }
@@ -576,7 +585,10 @@ impl Platform for HypPlatform {
             Psci::new(&mpidrs[..count], hw.mem),
             hw.pt.root() | u64::from(vmid & 0xff) << 48,
             vtcr,
-            None,
+            early_uart.then(|| {
+                let region = Region::new(EARLY_UART_BASE, EARLY_UART_SIZE);
+                SpinLock::new(GuestUart::log_only(vmid as u16, region))
+            }),
         );
         let vm = pcpu::register_vm(hyp, Box::new(vm)).map_err(|e| {
             warn!("vm{}: cannot schedule its vCPUs: {:?}", vmid, e);
@@ -693,5 +705,17 @@ impl Platform for HypPlatform {
         // SAFETY: as in `vm0_read`: VM0's own RAM, the buffer VM0 passed.
         unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), pa as *mut u8, buf.len()) };
         Ok(())
+    }
+
+    fn console_read(
+        &mut self,
+        vmid: u32,
+        cursor: u64,
+        out: &mut [u8],
+    ) -> Result<RingRead, HvcError> {
+        let vm = self.vm(vmid).ok_or(HvcError::NoSuchVm)?;
+        let uart = vm.vuart.as_ref().ok_or(HvcError::BadState)?;
+        let r = uart.lock().log.read_from(cursor, out);
+        r.ok_or(HvcError::InvalidParameter)
     }
 }
