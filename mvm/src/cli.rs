@@ -99,7 +99,7 @@ pub struct CreateArgs {
     /// Create a platform bus device (repeatable)
     #[arg(short = 'D', long = "platform-device", value_name = "DEVICE")]
     pub platform: Vec<String>,
-    /// Create a virtio device: virtio_console,@pty: | virtio_blk,FILE | virtio_net,TAP (repeatable)
+    /// Create a virtio device: virtio_console,@pty: | virtio_blk,FILE | virtio_net,TAP[,mac=MAC] (repeatable)
     #[arg(short = 'V', long = "virtio", value_name = "TYPE,ARG")]
     pub virtio: Vec<String>,
     /// Kernel command line, added to the boot image's
