@@ -689,7 +689,22 @@ impl Platform for HypPlatform {
         let vm0 = self.vm0;
         let Some(vgic) = &vm0.vgic else { return };
         let kicks = vgic.lock().set_level(self.notify_spi, None, pending);
-        pcpu::notify(self.hyp, vm0, kicks, running_here(vm0));
+        let here = running_here(vm0);
+        pcpu::notify(self.hyp, vm0, kicks, here);
+        // A guest that just queued work for mvm yields to the VM0 vCPU that must take it when
+        // both share this pCPU: else a guest spinning on its request (virtio-console waits for
+        // its buffer) holds the pCPU until its slice ends, and mvm with it.
+        let cpu = regs::cpu_index();
+        let shares = kicks.iter().any(|v| {
+            vm0.config
+                .affinity
+                .as_slice()
+                .get(v)
+                .is_some_and(|&p| p as usize == cpu)
+        });
+        if pending && here.is_none() && shares {
+            pcpu::yield_current();
+        }
     }
 
     fn vm0_read(&mut self, ipa: u64, buf: &mut [u8]) -> Result<(), HvcError> {
