@@ -5,8 +5,6 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use minos_abi::types::VirtioAck;
-
 use crate::block::Block;
 use crate::console::Console;
 use crate::driver::Driver;
@@ -253,11 +251,7 @@ impl Backends {
                         Some(Backend::Block(blk)) => blk.request(dev, &r)?,
                         Some(Backend::Net(net)) => net.request(dev, &r)?,
                         // A device without a backend: do not leave its vCPU waiting.
-                        None => dev.virtio_ack(&VirtioAck {
-                            vmid: r.vmid,
-                            device: r.device,
-                            value: 0,
-                        })?,
+                        None => dev.answer(r.vmid, r.device, 0)?,
                     }
                 }
                 continue;

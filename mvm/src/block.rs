@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use minos_abi::types::{IrqLevel, IrqLine, RequestKind, VirtioAck, VirtioRequest};
+use minos_abi::types::{RequestKind, VirtioRequest};
 
 use crate::driver::Driver;
 use crate::virtqueue::{fill, gather, Chain, GuestMem, Queue, QueueError};
@@ -64,22 +64,16 @@ impl Block {
         let value = match RequestKind::from_u32(r.kind) {
             Some(RequestKind::StatusWrite) => {
                 if r.value == 0 {
-                    self.queue = None;
+                    self.reset();
                 } else if r.value & DRIVER_OK != 0 {
-                    let q = dev.virtio_queue(self.vmid, self.index, 0)?;
-                    self.queue = (q.ready == 1 && q.size > 0)
-                        .then(|| Queue::new(q.size as u16, q.desc, q.driver, q.device_ring));
+                    self.queue = dev.live_queue(self.vmid, self.index, 0)?;
                 }
                 0
             }
             Some(RequestKind::ConfigRead) => self.config(r.offset, r.width),
             _ => 0,
         };
-        dev.virtio_ack(&VirtioAck {
-            vmid: self.vmid,
-            device: self.index,
-            value,
-        })?;
+        dev.answer(self.vmid, self.index, value)?;
         Ok(())
     }
 
@@ -105,12 +99,7 @@ impl Block {
         self.queue = Some(q);
         res?;
         if used {
-            dev.irq(&IrqLine {
-                vmid: self.vmid,
-                intid: self.intid,
-                level: IrqLevel::Edge as u32,
-                reserved: 0,
-            })?;
+            dev.raise_used(self.vmid, self.intid)?;
         }
         Ok(())
     }

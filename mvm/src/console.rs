@@ -4,7 +4,7 @@
 
 use std::io::{self, Read};
 
-use minos_abi::types::{IrqLevel, IrqLine, RequestKind, VirtioAck, VirtioRequest};
+use minos_abi::types::{RequestKind, VirtioRequest};
 
 use crate::driver::Driver;
 use crate::early::EarlyConsole;
@@ -46,21 +46,14 @@ impl Console {
     pub fn request(&mut self, dev: &dyn Driver, r: &VirtioRequest) -> anyhow::Result<()> {
         if RequestKind::from_u32(r.kind) == Some(RequestKind::StatusWrite) {
             if r.value == 0 {
-                self.queues = [None, None];
-                self.pending.clear();
+                self.reset();
             } else if r.value & DRIVER_OK != 0 {
                 for (i, slot) in self.queues.iter_mut().enumerate() {
-                    let q = dev.virtio_queue(self.vmid, self.index, i as u32)?;
-                    *slot = (q.ready == 1 && q.size > 0)
-                        .then(|| Queue::new(q.size as u16, q.desc, q.driver, q.device_ring));
+                    *slot = dev.live_queue(self.vmid, self.index, i as u32)?;
                 }
             }
         }
-        dev.virtio_ack(&VirtioAck {
-            vmid: self.vmid,
-            device: self.index,
-            value: 0,
-        })?;
+        dev.answer(self.vmid, self.index, 0)?;
         Ok(())
     }
 
@@ -72,12 +65,7 @@ impl Console {
     }
 
     fn raise(&self, dev: &dyn Driver) -> anyhow::Result<()> {
-        dev.irq(&IrqLine {
-            vmid: self.vmid,
-            intid: self.intid,
-            level: IrqLevel::Edge as u32,
-            reserved: 0,
-        })?;
+        dev.raise_used(self.vmid, self.intid)?;
         Ok(())
     }
 

@@ -4,11 +4,12 @@
 use std::os::fd::RawFd;
 
 use minos_abi::types::{
-    ConsoleRead, IrqLine, MemInfo, VirtioAck, VirtioDevice, VirtioQueue, VirtioRequest, VmCreate,
-    VmInfo,
+    ConsoleRead, IrqLevel, IrqLine, MemInfo, VirtioAck, VirtioDevice, VirtioQueue, VirtioRequest,
+    VmCreate, VmInfo,
 };
 
 use crate::dev::{DevError, Minos};
+use crate::virtqueue::Queue;
 
 pub trait Driver {
     fn mem_info(&self) -> Result<MemInfo, DevError>;
@@ -36,6 +37,32 @@ pub trait Driver {
     /// next `cursor`; bytes `lost` to the hypervisor's ring before they could be read).
     fn console_read(&self, vmid: u32, cursor: u64, buf: &mut [u8])
         -> Result<ConsoleRead, DevError>;
+
+    /// Answers device `device`'s outstanding blocking request with `value`.
+    fn answer(&self, vmid: u32, device: u32, value: u64) -> Result<(), DevError> {
+        self.virtio_ack(&VirtioAck {
+            vmid,
+            device,
+            value,
+        })
+    }
+
+    /// Raises a device's used-buffer interrupt (an edge on `intid`).
+    fn raise_used(&self, vmid: u32, intid: u32) -> Result<(), DevError> {
+        self.irq(&IrqLine {
+            vmid,
+            intid,
+            level: IrqLevel::Edge as u32,
+            reserved: 0,
+        })
+    }
+
+    /// Queue `queue` of a device as its driver set it up, if it is live (at `DRIVER_OK`).
+    fn live_queue(&self, vmid: u32, device: u32, queue: u32) -> Result<Option<Queue>, DevError> {
+        let q = self.virtio_queue(vmid, device, queue)?;
+        Ok((q.ready == 1 && q.size > 0)
+            .then(|| Queue::new(q.size as u16, q.desc, q.driver, q.device_ring)))
+    }
 }
 
 impl Driver for Minos {

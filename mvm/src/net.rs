@@ -19,7 +19,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{fence, Ordering};
 
-use minos_abi::types::{IrqLevel, IrqLine, RequestKind, VirtioAck, VirtioRequest};
+use minos_abi::types::{RequestKind, VirtioRequest};
 
 use crate::driver::Driver;
 use crate::log::{debug, info, warn};
@@ -275,9 +275,7 @@ impl Net {
                     self.reset();
                 } else if r.value & DRIVER_OK != 0 {
                     for (i, slot) in self.queues.iter_mut().enumerate() {
-                        let q = dev.virtio_queue(self.vmid, self.index, i as u32)?;
-                        *slot = (q.ready == 1 && q.size > 0)
-                            .then(|| Queue::new(q.size as u16, q.desc, q.driver, q.device_ring));
+                        *slot = dev.live_queue(self.vmid, self.index, i as u32)?;
                     }
                 }
                 0
@@ -286,11 +284,7 @@ impl Net {
             // The MAC is read-only for a VERSION_1 driver: config writes are ignored.
             _ => 0,
         };
-        dev.virtio_ack(&VirtioAck {
-            vmid: self.vmid,
-            device: self.index,
-            value,
-        })?;
+        dev.answer(self.vmid, self.index, value)?;
         Ok(())
     }
 
@@ -339,12 +333,7 @@ impl Net {
             }
         }
         if wanted {
-            dev.irq(&IrqLine {
-                vmid: self.vmid,
-                intid: self.intid,
-                level: IrqLevel::Edge as u32,
-                reserved: 0,
-            })?;
+            dev.raise_used(self.vmid, self.intid)?;
         }
         Ok(())
     }

@@ -138,11 +138,21 @@ impl MmioDevice {
     /// A device as `VIRTIO_ADD` described it (already checked with
     /// `minos_abi::call::check_virtio_device`; the queue count is clamped anyway).
     pub fn new(d: &VirtioDevice) -> Self {
+        Self::powered_on(
+            d.device_id,
+            d.features,
+            d.num_queues.min(MAX_QUEUES),
+            d.queue_max,
+        )
+    }
+
+    /// A device with this identity in its power-on state.
+    fn powered_on(device_id: u32, features: u64, num_queues: u32, queue_max: u32) -> Self {
         MmioDevice {
-            device_id: d.device_id,
-            features: d.features,
-            num_queues: d.num_queues.min(MAX_QUEUES),
-            queue_max: d.queue_max,
+            device_id,
+            features,
+            num_queues,
+            queue_max,
             device_features_sel: 0,
             driver_features_sel: 0,
             driver_features: 0,
@@ -201,20 +211,12 @@ impl MmioDevice {
     /// Power-on state for a new boot of its VM: a restarted guest must not find the last
     /// boot's queues, status or pending interrupt in the registers.
     pub fn power_on_reset(&mut self) {
-        *self = MmioDevice {
-            device_id: self.device_id,
-            features: self.features,
-            num_queues: self.num_queues,
-            queue_max: self.queue_max,
-            device_features_sel: 0,
-            driver_features_sel: 0,
-            driver_features: 0,
-            queue_sel: 0,
-            queues: [Queue::default(); MAX_QUEUES as usize],
-            interrupt_status: 0,
-            status: 0,
-            outstanding: None,
-        };
+        *self = Self::powered_on(
+            self.device_id,
+            self.features,
+            self.num_queues,
+            self.queue_max,
+        );
     }
 
     /// Handles one access.
